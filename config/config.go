@@ -1,0 +1,395 @@
+// Package config loads webhookd's configuration once: defaults, then an
+// optional YAML file, then WEBHOOKD_* environment variables; it validates the
+// result and hands typed values to the rest of the program. Viper stays inside
+// this package.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"go.uber.org/zap/zapcore"
+)
+
+// EnvPrefix is the prefix of every environment variable webhookd reads.
+const EnvPrefix = "WEBHOOKD"
+
+// Config is webhookd's whole configuration.
+type Config struct {
+	Log             Log           `mapstructure:"log"`
+	Kafka           Kafka         `mapstructure:"kafka"`
+	Consumer        Consumer      `mapstructure:"consumer"`
+	Redis           Redis         `mapstructure:"redis"`
+	Subscriptions   Subscriptions `mapstructure:"subscriptions"`
+	Delivery        Delivery      `mapstructure:"delivery"`
+	Ops             Ops           `mapstructure:"ops"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Kafka configures the brokers, topics and consumer group.
+type Kafka struct {
+	Brokers           []string      `mapstructure:"brokers"`
+	Topics            []string      `mapstructure:"topics"`
+	GroupID           string        `mapstructure:"group_id"`
+	ClientID          string        `mapstructure:"client_id"`
+	CreateTopics      bool          `mapstructure:"create_topics"`
+	Partitions        int           `mapstructure:"partitions"`
+	ReplicationFactor int           `mapstructure:"replication_factor"`
+	StartOffset       string        `mapstructure:"start_offset"`
+	SessionTimeout    time.Duration `mapstructure:"session_timeout"`
+	RebalanceTimeout  time.Duration `mapstructure:"rebalance_timeout"`
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval"`
+	DialTimeout       time.Duration `mapstructure:"dial_timeout"`
+	FetchMinBytes     int           `mapstructure:"fetch_min_bytes"`
+	FetchMaxBytes     int           `mapstructure:"fetch_max_bytes"`
+	FetchMaxWait      time.Duration `mapstructure:"fetch_max_wait"`
+}
+
+// Consumer configures how each partition's messages are processed.
+type Consumer struct {
+	MaxInFlight    int           `mapstructure:"max_in_flight"`
+	KeyConcurrency int           `mapstructure:"key_concurrency"`
+	CommitInterval time.Duration `mapstructure:"commit_interval"`
+}
+
+// Redis configures the connection to the subscription table.
+type Redis struct {
+	Addr        string        `mapstructure:"addr"`
+	Username    string        `mapstructure:"username"`
+	Password    string        `mapstructure:"password"`
+	DB          int           `mapstructure:"db"`
+	KeyPrefix   string        `mapstructure:"key_prefix"`
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+}
+
+// Subscriptions configures the in-memory copy of the subscription table.
+type Subscriptions struct {
+	PollInterval    time.Duration `mapstructure:"poll_interval"`
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+}
+
+// Delivery configures the HTTP requests sent to partners.
+type Delivery struct {
+	Timeout             time.Duration `mapstructure:"timeout"`
+	MaxConnsPerHost     int           `mapstructure:"max_conns_per_host"`
+	MaxIdleConnsPerHost int           `mapstructure:"max_idle_conns_per_host"`
+	MaxResponseBytes    int64         `mapstructure:"max_response_bytes"`
+}
+
+// Ops configures the health endpoints' HTTP server.
+type Ops struct {
+	Addr string `mapstructure:"addr"`
+}
+
+// Option documents one configuration key: its default and what it trades.
+type Option struct {
+	Key     string
+	Default any
+	Help    string
+}
+
+// Env is the environment variable that sets the option.
+func (o Option) Env() string { return EnvName(o.Key) }
+
+// EnvName maps a key path such as kafka.group_id to WEBHOOKD_KAFKA_GROUP_ID.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Options lists every key with its default. It is the single source of the
+// defaults and of the configuration reference in the README.
+var Options = []Option{
+	{"log.level", "info", "debug, info, warn or error"},
+	{"log.format", "json", "json (production) or console (development)"},
+	{"kafka.brokers", []string{"127.0.0.1:9092"}, "bootstrap brokers, comma-separated in env"},
+	{"kafka.topics", []string{"prize-payouts", "campaign-participation"}, "topics consumed; any event type may arrive on any of them"},
+	{"kafka.group_id", "webhookd", "consumer group id; every replica of a deployment shares it"},
+	{"kafka.client_id", "webhookd", "client id sent to the brokers"},
+	{"kafka.create_topics", true, "create missing topics at startup (never shrinks or alters existing ones)"},
+	{"kafka.partitions", 12, "partitions of topics created at startup; the ceiling on useful replicas"},
+	{"kafka.replication_factor", 1, "replication factor of topics created at startup (3 in production clusters)"},
+	{"kafka.start_offset", "earliest", "where a group with no committed offset starts: earliest (nothing missed) or latest"},
+	{"kafka.session_timeout", 30 * time.Second, "a silent member is evicted after this; shorter moves partitions of a dead pod sooner"},
+	{"kafka.rebalance_timeout", 30 * time.Second, "how long members get to finish in-flight work and rejoin during a rebalance"},
+	{"kafka.heartbeat_interval", 3 * time.Second, "heartbeat period; keep well under session_timeout"},
+	{"kafka.dial_timeout", 10 * time.Second, "TCP dial timeout to a broker"},
+	{"kafka.fetch_min_bytes", 1, "fetch waits for this many bytes (or fetch_max_wait); 1 keeps latency lowest"},
+	{"kafka.fetch_max_bytes", 10 << 20, "largest fetch response per partition; bounds memory per partition"},
+	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes"},
+	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash"},
+	{"consumer.key_concurrency", 32, "messages of different keys delivered at once per partition; same-key messages are always sequential"},
+	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic"},
+	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table"},
+	{"redis.username", "", "Redis ACL user"},
+	{"redis.password", "", "Redis password (secret)"},
+	{"redis.db", 0, "Redis database number"},
+	{"redis.key_prefix", "webhookd:", "prefix of every Redis key and channel webhookd uses"},
+	{"redis.dial_timeout", 5 * time.Second, "Redis dial timeout"},
+	{"subscriptions.poll_interval", time.Second, "how often the table's version key is checked, besides pub/sub; bounds how stale a pod can be"},
+	{"subscriptions.refresh_interval", 30 * time.Second, "unconditional full reload of the table"},
+	{"delivery.timeout", 30 * time.Second, "whole-request timeout per webhook POST (the guide promises partners 30 s)"},
+	{"delivery.max_conns_per_host", 64, "open connections per partner host; caps the load on one partner"},
+	{"delivery.max_idle_conns_per_host", 64, "keep-alive connections kept per partner host"},
+	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused"},
+	{"ops.addr", ":8081", "listen address of /healthz and /readyz"},
+	{"shutdown_timeout", 25 * time.Second, "on SIGTERM, how long in-flight deliveries get to finish before the final commit; keep below the pod's terminationGracePeriodSeconds"},
+}
+
+// secretKeys are masked when the config is logged or printed.
+var secretKeys = map[string]bool{"redis.password": true}
+
+// Defaults returns the configuration with every default applied.
+func Defaults() Config {
+	cfg, err := load(viper.New())
+	if err != nil {
+		panic(fmt.Sprintf("config: defaults do not decode: %v", err))
+	}
+	return cfg
+}
+
+// Load reads defaults, then the YAML file at path (when path is not empty),
+// then the environment, and validates the result. Errors name the key.
+func Load(path string) (Config, error) {
+	v := viper.New()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	cfg, err := load(v)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func load(v *viper.Viper) (Config, error) {
+	for _, o := range Options {
+		v.SetDefault(o.Key, o.Default)
+	}
+	var cfg Config
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		commaList,
+	)))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// commaList turns "a, b,c" into []string{"a","b","c"}, for list values set
+// through the environment.
+func commaList(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || to.Elem().Kind() != reflect.String {
+		return data, nil
+	}
+	s := strings.TrimSpace(data.(string))
+	if s == "" {
+		return []string{}, nil
+	}
+	parts := strings.Split(s, ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Validate checks every value and returns all problems, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (%s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
+	}
+	if _, err := zapcore.ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format", "must be json or console, got %q", c.Log.Format)
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker is required")
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("kafka.brokers", "%q is not host:port", b)
+		}
+	}
+	if len(c.Kafka.Topics) == 0 {
+		bad("kafka.topics", "at least one topic is required")
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Kafka.Topics {
+		if !validTopic(t) {
+			bad("kafka.topics", "%q is not a valid Kafka topic name", t)
+		}
+		if seen[t] {
+			bad("kafka.topics", "%q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	if strings.TrimSpace(c.Kafka.GroupID) == "" {
+		bad("kafka.group_id", "must not be empty")
+	}
+	if c.Kafka.Partitions < 1 {
+		bad("kafka.partitions", "must be at least 1, got %d", c.Kafka.Partitions)
+	}
+	if c.Kafka.ReplicationFactor < 1 {
+		bad("kafka.replication_factor", "must be at least 1, got %d", c.Kafka.ReplicationFactor)
+	}
+	if c.Kafka.StartOffset != "earliest" && c.Kafka.StartOffset != "latest" {
+		bad("kafka.start_offset", "must be earliest or latest, got %q", c.Kafka.StartOffset)
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 5s, got %s", d)
+		}
+	}
+	positive("kafka.session_timeout", c.Kafka.SessionTimeout)
+	positive("kafka.rebalance_timeout", c.Kafka.RebalanceTimeout)
+	positive("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval)
+	positive("kafka.dial_timeout", c.Kafka.DialTimeout)
+	positive("kafka.fetch_max_wait", c.Kafka.FetchMaxWait)
+	if c.Kafka.HeartbeatInterval >= c.Kafka.SessionTimeout && c.Kafka.SessionTimeout > 0 {
+		bad("kafka.heartbeat_interval", "must be shorter than kafka.session_timeout (%s)", c.Kafka.SessionTimeout)
+	}
+	if c.Kafka.FetchMinBytes < 1 {
+		bad("kafka.fetch_min_bytes", "must be at least 1, got %d", c.Kafka.FetchMinBytes)
+	}
+	if c.Kafka.FetchMaxBytes < c.Kafka.FetchMinBytes {
+		bad("kafka.fetch_max_bytes", "must be at least kafka.fetch_min_bytes, got %d", c.Kafka.FetchMaxBytes)
+	}
+	if c.Consumer.MaxInFlight < 1 {
+		bad("consumer.max_in_flight", "must be at least 1, got %d", c.Consumer.MaxInFlight)
+	}
+	if c.Consumer.KeyConcurrency < 1 {
+		bad("consumer.key_concurrency", "must be at least 1, got %d", c.Consumer.KeyConcurrency)
+	}
+	positive("consumer.commit_interval", c.Consumer.CommitInterval)
+	if strings.TrimSpace(c.Redis.Addr) == "" {
+		bad("redis.addr", "must not be empty")
+	} else if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
+		bad("redis.addr", "%q is not host:port", c.Redis.Addr)
+	}
+	if c.Redis.DB < 0 {
+		bad("redis.db", "must not be negative, got %d", c.Redis.DB)
+	}
+	positive("redis.dial_timeout", c.Redis.DialTimeout)
+	positive("subscriptions.poll_interval", c.Subscriptions.PollInterval)
+	positive("subscriptions.refresh_interval", c.Subscriptions.RefreshInterval)
+	positive("delivery.timeout", c.Delivery.Timeout)
+	if c.Delivery.MaxConnsPerHost < 1 {
+		bad("delivery.max_conns_per_host", "must be at least 1, got %d", c.Delivery.MaxConnsPerHost)
+	}
+	if c.Delivery.MaxIdleConnsPerHost < 0 {
+		bad("delivery.max_idle_conns_per_host", "must not be negative, got %d", c.Delivery.MaxIdleConnsPerHost)
+	}
+	if c.Delivery.MaxResponseBytes < 0 {
+		bad("delivery.max_response_bytes", "must not be negative, got %d", c.Delivery.MaxResponseBytes)
+	}
+	if _, _, err := net.SplitHostPort(c.Ops.Addr); err != nil {
+		bad("ops.addr", "%q is not [host]:port", c.Ops.Addr)
+	}
+	positive("shutdown_timeout", c.ShutdownTimeout)
+	return errors.Join(errs...)
+}
+
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		ok := r == '.' || r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Masked returns the configuration as a flat key → value map with secrets
+// masked, for the startup log line and `config print`.
+func (c Config) Masked() map[string]any {
+	flat := map[string]any{}
+	flatten("", reflect.ValueOf(c), flat)
+	for k := range secretKeys {
+		if s, ok := flat[k].(string); ok {
+			flat[k] = Mask(s)
+		}
+	}
+	return flat
+}
+
+func flatten(prefix string, v reflect.Value, out map[string]any) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		key := t.Field(i).Tag.Get("mapstructure")
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		f := v.Field(i)
+		switch val := f.Interface().(type) {
+		case time.Duration:
+			out[key] = val.String()
+		default:
+			if f.Kind() == reflect.Struct {
+				flatten(key, f, out)
+				continue
+			}
+			out[key] = val
+		}
+	}
+}
+
+// Mask hides a secret, keeping at most its last four characters so two
+// secrets can be told apart.
+func Mask(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) < 12:
+		return "****"
+	default:
+		return "****" + s[len(s)-4:]
+	}
+}
+
+// MarshalLogObject logs the effective configuration with secrets masked.
+func (c Config) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	m := c.Masked()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := enc.AddReflected(k, m[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

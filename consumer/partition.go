@@ -1,0 +1,139 @@
+package consumer
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// partitionConsumer owns one assigned partition for one generation. It reads
+// ahead up to consumer.max_in_flight messages, delivers messages of different
+// keys concurrently on consumer.key_concurrency lanes (a key always maps to
+// the same lane, so same-key messages are delivered in order), and reports
+// finished offsets to the tracker the committer reads.
+type partitionConsumer struct {
+	c         *Consumer
+	topic     string
+	partition int
+	offset    int64
+	commits   *committer
+	log       *zap.Logger
+}
+
+// run is started by the generation; its ctx ends with the generation.
+func (p *partitionConsumer) run(ctx context.Context) {
+	cfg := p.c.kafka
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         cfg.Brokers,
+		Topic:           p.topic,
+		Partition:       p.partition,
+		Dialer:          p.c.dialer(),
+		MinBytes:        cfg.FetchMinBytes,
+		MaxBytes:        cfg.FetchMaxBytes,
+		MaxWait:         cfg.FetchMaxWait,
+		ReadLagInterval: -1,
+		ReadBackoffMin:  100 * time.Millisecond,
+		ReadBackoffMax:  time.Second,
+		ErrorLogger:     kafka.LoggerFunc(func(msg string, args ...any) { p.log.Sugar().Warnf(msg, args...) }),
+	})
+	defer func() {
+		if err := r.Close(); err != nil {
+			p.log.Debug("close partition reader", zap.Error(err))
+		}
+	}()
+	if err := r.SetOffset(p.offset); err != nil {
+		p.log.Error("cannot seek partition; giving it up for this generation", zap.Int64("offset", p.offset), zap.Error(err))
+		return
+	}
+
+	tracker := newOffsetTracker()
+	p.commits.track(p.topic, p.partition, tracker)
+
+	// Deliveries run on a context that outlives the generation by at most
+	// the shutdown timeout, so in-flight work can finish after a revoke.
+	work, cancelWork := context.WithCancel(context.Background())
+	defer cancelWork()
+
+	opts := p.c.opts
+	slots := make(chan struct{}, opts.MaxInFlight)
+	lanes := make([]chan kafka.Message, opts.KeyConcurrency)
+	var wg sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan kafka.Message, opts.MaxInFlight)
+		wg.Add(1)
+		go func(lane <-chan kafka.Message) {
+			defer wg.Done()
+			for m := range lane {
+				p.c.handle(work, m, p.log)
+				if work.Err() == nil {
+					// Only a message whose attempts really ended is finished;
+					// one abandoned at the shutdown deadline stays uncommitted
+					// and is delivered again by the next owner.
+					tracker.finish(m.Offset)
+				}
+				<-slots
+			}
+		}(lanes[i])
+	}
+
+	p.log.Debug("partition assigned", zap.Int64("offset", p.offset))
+	var rr uint32
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("fetch failed; retrying", zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break // not started: the next owner reads it again
+		}
+		tracker.start(m.Offset)
+		lanes[laneOf(m.Key, &rr, len(lanes))] <- m
+	}
+
+	// The generation is over: stop fetching, let in-flight deliveries finish
+	// within the shutdown timeout, then commit what is finished.
+	for _, l := range lanes {
+		close(l)
+	}
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	timer := time.NewTimer(p.c.shutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		p.log.Warn("in-flight deliveries did not finish within the shutdown timeout; they stay uncommitted and will be delivered again",
+			zap.Int("in_flight", tracker.inFlight()))
+		cancelWork()
+		<-drained
+	}
+	p.commits.flush(p.topic, p.partition)
+	p.log.Debug("partition released")
+}
+
+// laneOf maps a key to a lane; keyless messages are spread round-robin.
+func laneOf(key []byte, rr *uint32, n int) int {
+	if len(key) == 0 {
+		*rr++
+		return int(*rr % uint32(n))
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % uint32(n))
+}

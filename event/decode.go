@@ -1,0 +1,233 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// InvalidError says why a Kafka message is not a valid domain event. Field is
+// the offending field, empty when the message as a whole is at fault.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return "invalid event: " + e.Reason
+	}
+	return fmt.Sprintf("invalid event: field %q: %s", e.Field, e.Reason)
+}
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// kind is the JSON type a field must have.
+type kind int
+
+const (
+	kindString kind = iota
+	kindNumber
+)
+
+func (k kind) String() string {
+	if k == kindNumber {
+		return "number"
+	}
+	return "string"
+}
+
+type field struct {
+	name string
+	kind kind
+}
+
+// payoutFields are the guide's payout payload fields, in the guide's order.
+// The first seven are required on every payout event; the rest are the
+// prize-type fields, passed on when the event carries them.
+var payoutFields = []field{
+	{"campaign_id", kindString},
+	{"request_id", kindString},
+	{"player_id", kindString},
+	{"player_currency", kindString},
+	{"event_type", kindString},
+	{"status", kindString},
+	{"prize_type", kindString},
+	{"amount", kindNumber},
+	{"game_id", kindNumber},
+	{"percentage_value", kindNumber},
+	{"item", kindString},
+	{"value", kindNumber},
+	{"bonus_id", kindNumber}, // last, as in every example of the guide
+}
+
+const payoutRequired = 7
+
+// participationFields are the guide's opt-in/out payload fields, all required.
+var participationFields = []field{
+	{"player_id", kindString},
+	{"campaign_id", kindString},
+	{"event_type", kindString},
+}
+
+// prizeRequired lists, for the prize types the guide documents, the
+// prize-type fields an event of that type must carry. Other prize types
+// ("etc." in the guide) pass whichever prize-type fields they carry.
+var prizeRequired = map[string][]string{
+	"cash":          {"amount"},
+	"free_spins":    {"amount", "game_id"},
+	"bonus_amount":  {"amount"},
+	"deposit_bonus": {"percentage_value"},
+	"catalog_item":  {"item", "value"},
+}
+
+// Decode validates a Kafka message value and renders the partner payload.
+// Every error it returns is an *InvalidError.
+func Decode(raw []byte) (Event, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return Event{}, invalid("", "not valid JSON: %v", err)
+		case errors.As(err, &typ):
+			return Event{}, invalid("", "not a JSON object")
+		default:
+			return Event{}, invalid("", "not valid JSON: %v", err)
+		}
+	}
+	if obj == nil {
+		return Event{}, invalid("", "not a JSON object")
+	}
+
+	var ev Event
+	tenant, err := stringField(obj, "tenant_id")
+	if err != nil {
+		return Event{}, err
+	}
+	if strings.TrimSpace(tenant) == "" {
+		return Event{}, invalid("tenant_id", "must not be empty")
+	}
+	ev.TenantID = tenant
+
+	et, err := stringField(obj, "event_type")
+	if err != nil {
+		return Event{}, err
+	}
+	ev.Type = Type(et)
+	if !ev.Type.Valid() {
+		return Event{}, invalid("event_type", "unknown event type %q", et)
+	}
+
+	fields := participationFields
+	required := len(participationFields)
+	if ev.Type.IsPayout() {
+		fields, required = payoutFields, payoutRequired
+	}
+
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	buf.WriteByte('{')
+	wrote := false
+	for i, f := range fields {
+		v, present := obj[f.name]
+		if present && isNull(v) {
+			present = false // no nulls reach a partner
+		}
+		if !present {
+			if i < required {
+				return Event{}, invalid(f.name, "required for %s", ev.Type)
+			}
+			continue
+		}
+		if err := checkKind(f, v); err != nil {
+			return Event{}, err
+		}
+		if f.kind == kindString && i < required && isEmptyString(v) {
+			return Event{}, invalid(f.name, "must not be empty")
+		}
+		if wrote {
+			buf.WriteByte(',')
+		}
+		buf.WriteByte('"')
+		buf.WriteString(f.name)
+		buf.WriteString(`":`)
+		if err := json.Compact(&buf, v); err != nil {
+			return Event{}, invalid(f.name, "malformed value: %v", err)
+		}
+		wrote = true
+	}
+	buf.WriteByte('}')
+
+	if ev.Type.IsPayout() {
+		prize, _ := stringField(obj, "prize_type")
+		for _, name := range prizeRequired[prize] {
+			if v, ok := obj[name]; !ok || isNull(v) {
+				return Event{}, invalid(name, "required for prize_type %q", prize)
+			}
+		}
+		ev.RequestID, _ = stringField(obj, "request_id")
+	}
+	ev.CampaignID, _ = stringField(obj, "campaign_id")
+	ev.PlayerID, _ = stringField(obj, "player_id")
+	ev.Body = buf.Bytes()
+	return ev, nil
+}
+
+func stringField(obj map[string]json.RawMessage, name string) (string, error) {
+	v, ok := obj[name]
+	if !ok || isNull(v) {
+		return "", invalid(name, "required")
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", invalid(name, "must be a string, got %s", jsonKind(v))
+	}
+	return s, nil
+}
+
+func checkKind(f field, v json.RawMessage) error {
+	got := jsonKind(v)
+	if got != f.kind.String() {
+		return invalid(f.name, "must be a %s, got %s", f.kind, got)
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a raw value by its first byte; the value
+// has already been validated by encoding/json.
+func jsonKind(v json.RawMessage) string {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch c := v[0]; {
+	case c == '"':
+		return "string"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "number"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	}
+	return "unknown"
+}
+
+func isNull(v json.RawMessage) bool {
+	return jsonKind(v) == "null"
+}
+
+func isEmptyString(v json.RawMessage) bool {
+	var s string
+	return json.Unmarshal(v, &s) == nil && strings.TrimSpace(s) == ""
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Start a REAL Apache Kafka broker (single-node KRaft, jars from Maven Central, no Docker) and a REAL
+# Redis on this machine for webhookd's tests. Idempotent: what already answers is left alone.
+#
+# State lives in .services/ at the repo root (gitignored):
+#   .services/kafka/libs/        broker jars + log4j2 binding (fetched with mvn only when missing)
+#   .services/kafka/data/        KRaft log dir (formatted once; `services-down.sh --purge` removes it)
+#   .services/kafka/kafka.pid    java pid;  .services/kafka/logs/{server.log,kafka.out}
+#   .services/redis/             redis.pid, redis.log
+#
+# Env: KAFKA_VERSION (default 4.1.1), LOG4J_VERSION (default per Kafka version), KAFKA_PORT (9092),
+#      KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), REDIS_PORT (6379), KAFKA_HEAP_OPTS (-Xms512m -Xmx1g),
+#      SERVICES_WAIT_SECONDS (90), MVN_ARGS (extra mvn args, e.g. -Dmaven.repo.local=...).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.services"
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+case "$KAFKA_VERSION" in
+  4.0.*|4.1.*) default_log4j=2.24.3 ;;
+  *)           default_log4j=2.25.3 ;;
+esac
+LOG4J_VERSION="${LOG4J_VERSION:-$default_log4j}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
+WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-90}"
+
+KDIR="$STATE/kafka"
+LIBS="$KDIR/libs"
+DATA="$KDIR/data"
+KLOGS="$KDIR/logs"
+KPID="$KDIR/kafka.pid"
+KPROPS="$KDIR/server.properties"
+RDIR="$STATE/redis"
+RPID="$RDIR/redis.pid"
+
+log() { printf '[services-up] %s\n' "$*"; }
+die() { printf '[services-up] ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $*"; fi
+}
+
+apt_updated=0
+apt_install() {
+  local out="$STATE/apt.out"
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$out" 2>&1 \
+      || { tail -n 30 "$out" >&2; die "apt-get update failed"; }
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >>"$out" 2>&1 \
+    || { tail -n 30 "$out" >&2; die "apt-get install $* failed"; }
+}
+
+# pid from a pid file if that process is alive and its command line contains $2.
+live_pid() {
+  local file="$1" pattern="$2" pid
+  [ -s "$file" ] || return 1
+  pid="$(tr -dc '0-9' <"$file")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" || return 1
+  echo "$pid"
+}
+
+# Kafka answers only when it serves requests: send ApiVersions v0 (key 18) and wait for any reply.
+# (A bare TCP connect is not enough: the listening socket is bound before the broker is unfenced.)
+kafka_answers() {
+  local port="$1" n
+  n="$(timeout 3 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+        printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02up" >&3
+        head -c 4 <&3 | wc -c' "$port" 2>/dev/null)" || return 1
+  [ "${n:-0}" -ge 4 ]
+}
+
+redis_answers() {
+  [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]
+}
+
+mkdir -p "$KDIR" "$KLOGS" "$RDIR"
+
+# ---------------------------------------------------------------- tools
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
+  log "installing redis-server (apt)"; apt_install redis-server; }
+command -v java >/dev/null || { log "installing a JRE (apt)"; apt_install openjdk-17-jre-headless; }
+
+# ---------------------------------------------------------------- redis
+if redis_answers; then
+  log "redis already answers on 127.0.0.1:$REDIS_PORT"
+else
+  log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --save "" --appendonly no --dir "$RDIR" \
+    --pidfile "$RPID" --logfile "$RDIR/redis.log"
+fi
+
+# ---------------------------------------------------------------- kafka jars
+if [ ! -f "$LIBS/.version" ] || [ "$(cat "$LIBS/.version")" != "$KAFKA_VERSION log4j-$LOG4J_VERSION" ]; then
+  command -v mvn >/dev/null || { log "installing maven (apt)"; apt_install maven; }
+  log "fetching Kafka $KAFKA_VERSION + log4j $LOG4J_VERSION jars with mvn into $LIBS"
+  rm -rf "$LIBS.tmp"
+  # shellcheck disable=SC2086
+  mvn -q -B -Dstyle.color=never ${MVN_ARGS:-} -f "$ROOT/scripts/kafka/pom.xml" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" \
+    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION" >"$KLOGS/mvn.out" 2>&1 \
+    || { tail -n 40 "$KLOGS/mvn.out" >&2; die "mvn could not fetch Kafka $KAFKA_VERSION"; }
+  [ -f "$LIBS.tmp/kafka_2.13-$KAFKA_VERSION.jar" ] || die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
+  rm -rf "$ROOT/scripts/kafka/target"
+  echo "$KAFKA_VERSION log4j-$LOG4J_VERSION" >"$LIBS.tmp/.version"
+  rm -rf "$LIBS"
+  mv "$LIBS.tmp" "$LIBS"
+fi
+
+# ---------------------------------------------------------------- kafka config + storage
+sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@DATA_DIR@|$DATA|g" "$ROOT/scripts/kafka/server.properties.tmpl" >"$KPROPS"
+
+JAVA_LOG_OPTS=(-Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.yaml" -Dkafka.logs.dir="$KLOGS")
+
+started_kafka=0
+if kafka_answers "$KAFKA_PORT"; then
+  log "kafka already answers on 127.0.0.1:$KAFKA_PORT"
+elif pid="$(live_pid "$KPID" kafka.Kafka)"; then
+  log "kafka (pid $pid) is starting; waiting for it"
+else
+  if [ ! -f "$DATA/meta.properties" ]; then
+    cluster_id="$(java -cp "$LIBS/*" "${JAVA_LOG_OPTS[@]}" kafka.tools.StorageTool random-uuid | tail -n 1)"
+    log "formatting $DATA (cluster id $cluster_id)"
+    mkdir -p "$DATA"
+    java -cp "$LIBS/*" "${JAVA_LOG_OPTS[@]}" kafka.tools.StorageTool format \
+      -t "$cluster_id" -c "$KPROPS" --ignore-formatted >"$KLOGS/format.out" 2>&1 \
+      || { cat "$KLOGS/format.out" >&2; die "StorageTool format failed"; }
+  fi
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
+  # shellcheck disable=SC2086
+  nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    "${JAVA_LOG_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$KPROPS" \
+    >>"$KLOGS/kafka.out" 2>&1 </dev/null &
+  echo $! >"$KPID"
+  started_kafka=1
+fi
+
+# ---------------------------------------------------------------- wait
+kafka_log_tail() {
+  echo "----- tail of $KLOGS/server.log -----" >&2
+  tail -n 60 "$KLOGS/server.log" >&2 2>/dev/null || true
+  echo "----- tail of $KLOGS/kafka.out -----" >&2
+  tail -n 30 "$KLOGS/kafka.out" >&2 2>/dev/null || true
+}
+
+deadline=$((SECONDS + WAIT_SECONDS))
+redis_ok=0 kafka_ok=0
+while :; do
+  if [ "$redis_ok" -eq 0 ] && redis_answers; then
+    redis_ok=1; log "redis ready at 127.0.0.1:$REDIS_PORT"
+  fi
+  if [ "$kafka_ok" -eq 0 ] && kafka_answers "$KAFKA_PORT"; then
+    kafka_ok=1; log "kafka ready at 127.0.0.1:$KAFKA_PORT ($(cut -d' ' -f1 "$LIBS/.version"), after ${SECONDS}s)"
+  fi
+  [ "$redis_ok" -eq 1 ] && [ "$kafka_ok" -eq 1 ] && exit 0
+  if [ "$kafka_ok" -eq 0 ] && [ "$started_kafka" -eq 1 ] && ! live_pid "$KPID" kafka.Kafka >/dev/null; then
+    kafka_log_tail; die "the Kafka process exited during startup"
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    [ "$redis_ok" -eq 1 ] || { tail -n 30 "$RDIR/redis.log" >&2 2>/dev/null || true
+                               echo "[services-up] redis did not answer within ${WAIT_SECONDS}s" >&2; }
+    [ "$kafka_ok" -eq 1 ] || { kafka_log_tail
+                               echo "[services-up] kafka did not answer within ${WAIT_SECONDS}s" >&2; }
+    exit 1
+  fi
+  sleep 0.5
+done

@@ -1,0 +1,189 @@
+package subscriptions
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/event"
+)
+
+// Limits enforced by Validate.
+const (
+	maxURLLen = 2048
+	maxIDLen  = 128
+	// maskPrefix is how config.Mask starts a masked secret. A key that starts
+	// with it is almost certainly a masked key copied back from `list`.
+	maskPrefix = "****"
+)
+
+// Subscription routes one tenant's events of the listed types (optionally
+// only those of the listed campaigns) to one partner endpoint.
+type Subscription struct {
+	ID          string       `json:"id" yaml:"id"`
+	TenantID    string       `json:"tenant_id" yaml:"tenant_id"`
+	URL         string       `json:"url" yaml:"url"`
+	EventTypes  []event.Type `json:"event_types" yaml:"event_types"`
+	APIKey      string       `json:"api_key,omitempty" yaml:"api_key,omitempty"`
+	CampaignIDs []string     `json:"campaign_ids,omitempty" yaml:"campaign_ids,omitempty"`
+	Enabled     bool         `json:"enabled" yaml:"enabled"`
+	CreatedAt   time.Time    `json:"created_at" yaml:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at" yaml:"updated_at"`
+}
+
+// FieldError says which field of a subscription is invalid and why. It never
+// carries the API key.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("field %q: %s", e.Field, e.Reason)
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the subscription and returns the first problem as a
+// *FieldError. An empty ID is valid: the store assigns one.
+func (s Subscription) Validate() error {
+	if s.ID != "" && !validID(s.ID) {
+		return fieldErr("id", "must be 1-%d characters of letters, digits, '_', '-', '.' or ':'", maxIDLen)
+	}
+	switch {
+	case strings.TrimSpace(s.TenantID) == "":
+		return fieldErr("tenant_id", "must not be empty")
+	case strings.TrimSpace(s.TenantID) != s.TenantID:
+		return fieldErr("tenant_id", "must not start or end with spaces")
+	}
+	if err := validateURL(s.URL); err != nil {
+		return err
+	}
+	if len(s.EventTypes) == 0 {
+		return fieldErr("event_types", "at least one event type is required")
+	}
+	for i, t := range s.EventTypes {
+		if _, err := event.ParseType(string(t)); err != nil {
+			return fieldErr("event_types", "%v", err)
+		}
+		if slices.Contains(s.EventTypes[:i], t) {
+			return fieldErr("event_types", "%s is listed twice", t)
+		}
+	}
+	for i, c := range s.CampaignIDs {
+		if strings.TrimSpace(c) == "" {
+			return fieldErr("campaign_ids", "entry %d is blank", i)
+		}
+		if slices.Contains(s.CampaignIDs[:i], c) {
+			return fieldErr("campaign_ids", "%q is listed twice", c)
+		}
+	}
+	// The key goes into an HTTP header: a control character would make every
+	// delivery fail. The reasons below must never quote the key.
+	if strings.ContainsFunc(s.APIKey, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fieldErr("api_key", "must not contain control characters or line breaks")
+	}
+	if strings.HasPrefix(s.APIKey, maskPrefix) {
+		return fieldErr("api_key", "looks like a masked key (starts with %q); export real keys with --reveal-secrets", maskPrefix)
+	}
+	return nil
+}
+
+func validateURL(raw string) error {
+	const reason = "must be an absolute http or https URL"
+	if len(raw) > maxURLLen {
+		return fieldErr("url", "must be at most %d characters, got %d", maxURLLen, len(raw))
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fieldErr("url", "%s without spaces or control characters", reason)
+	}
+	// The parse error quotes the URL, which may carry a token in its query:
+	// report the reason only.
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" {
+		return fieldErr("url", reason)
+	}
+	if u.User != nil {
+		return fieldErr("url", "must not contain credentials (user:password@); put the key in api_key")
+	}
+	if u.Hostname() == "" {
+		return fieldErr("url", "%s with a host", reason)
+	}
+	return nil
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for _, r := range id {
+		ok := r == '_' || r == '-' || r == '.' || r == ':' ||
+			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Matches reports whether ev must be delivered to this subscription.
+func (s Subscription) Matches(ev event.Event) bool {
+	return s.Enabled &&
+		s.TenantID == ev.TenantID &&
+		slices.Contains(s.EventTypes, ev.Type) &&
+		(len(s.CampaignIDs) == 0 || slices.Contains(s.CampaignIDs, ev.CampaignID))
+}
+
+// Masked returns a copy whose API key is masked, for printing and logging.
+func (s Subscription) Masked() Subscription {
+	c := s.clone()
+	c.APIKey = config.Mask(s.APIKey)
+	return c
+}
+
+// clone returns a copy that shares no slice with s.
+func (s Subscription) clone() Subscription {
+	s.EventTypes = slices.Clone(s.EventTypes)
+	s.CampaignIDs = slices.Clone(s.CampaignIDs)
+	return s
+}
+
+// sameContent reports whether a and b route the same events to the same
+// endpoint with the same key, ignoring timestamps.
+func sameContent(a, b Subscription) bool {
+	return a.ID == b.ID && a.TenantID == b.TenantID && a.URL == b.URL && a.APIKey == b.APIKey &&
+		a.Enabled == b.Enabled && slices.Equal(a.EventTypes, b.EventTypes) && slices.Equal(a.CampaignIDs, b.CampaignIDs)
+}
+
+// idEncoding is lowercase-friendly base32 (0-9, a-v) without padding.
+var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+const idChars = 20 // 100 bits
+
+// NewID returns a random subscription id: "sub_" and 20 lowercase base32
+// characters.
+func NewID() string {
+	var b [13]byte
+	_, _ = rand.Read(b[:]) // never fails; crashes the program if the OS has no randomness
+	return formatID(b[:])
+}
+
+// derivedID is the id of a subscription in an apply file that has none: the
+// same tenant and URL always give the same id, so applying a file twice
+// changes nothing.
+func derivedID(tenantID, rawURL string) string {
+	sum := sha256.Sum256([]byte(tenantID + "\n" + rawURL))
+	return formatID(sum[:])
+}
+
+func formatID(b []byte) string {
+	return "sub_" + strings.ToLower(idEncoding.EncodeToString(b))[:idChars]
+}
