@@ -27,10 +27,10 @@ stop() {
   if [ ! -s "$file" ]; then log "$name: no pid file, nothing to stop"; return 0; fi
   pid="$(tr -dc '0-9' <"$file")"
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-    log "$name: not running (stale pid file)"; rm -f "$file"; return 0
+    log "$name: not running (stale pid file)"; rm -f "$file" "${file%.pid}.port"; return 0
   fi
   if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"; then
-    log "$name: pid $pid is not $name any more; leaving it alone"; rm -f "$file"; return 0
+    log "$name: pid $pid is not $name any more; leaving it alone"; rm -f "$file" "${file%.pid}.port"; return 0
   fi
   log "$name: SIGTERM pid $pid"
   kill -TERM "$pid" 2>/dev/null || true
@@ -43,7 +43,7 @@ stop() {
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
   fi
-  rm -f "$file"
+  rm -f "$file" "${file%.pid}.port"
   log "$name: stopped"
 }
 

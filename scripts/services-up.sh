@@ -36,6 +36,9 @@ KPID="$KDIR/kafka.pid"
 KPROPS="$KDIR/server.properties"
 RDIR="$STATE/redis"
 RPID="$RDIR/redis.pid"
+# The port each service was started on sits next to its pid file: one .services/ runs one of each.
+KPORTF="$KDIR/kafka.port"
+RPORTF="$RDIR/redis.port"
 
 log() { printf '[services-up] %s\n' "$*"; }
 die() { printf '[services-up] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -71,6 +74,7 @@ live_pid() {
 # (A bare TCP connect is not enough: the listening socket is bound before the broker is unfenced.)
 kafka_answers() {
   local port="$1" n
+  # shellcheck disable=SC2016  # $0 is expanded by the inner bash
   n="$(timeout 3 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
         printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02up" >&3
@@ -85,15 +89,19 @@ redis_answers() {
 mkdir -p "$KDIR" "$KLOGS" "$RDIR"
 
 # ---------------------------------------------------------------- tools
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
-  log "installing redis-server (apt)"; apt_install redis-server; }
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  log "installing redis-server (apt)"; apt_install redis-server
+fi
 command -v java >/dev/null || { log "installing a JRE (apt)"; apt_install openjdk-17-jre-headless; }
 
 # ---------------------------------------------------------------- redis
 if redis_answers; then
   log "redis already answers on 127.0.0.1:$REDIS_PORT"
+elif pid="$(live_pid "$RPID" redis-server)"; then
+  die "redis (pid $pid) started by services-up runs on port $(cat "$RPORTF" 2>/dev/null || echo '?'), not $REDIS_PORT; run scripts/services-down.sh first"
 else
   log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+  echo "$REDIS_PORT" >"$RPORTF"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
     --save "" --appendonly no --dir "$RDIR" \
     --pidfile "$RPID" --logfile "$RDIR/redis.log"
@@ -126,6 +134,9 @@ started_kafka=0
 if kafka_answers "$KAFKA_PORT"; then
   log "kafka already answers on 127.0.0.1:$KAFKA_PORT"
 elif pid="$(live_pid "$KPID" kafka.Kafka)"; then
+  if [ "$(cat "$KPORTF" 2>/dev/null)" != "$KAFKA_PORT" ]; then
+    die "kafka (pid $pid) started by services-up runs on port $(cat "$KPORTF" 2>/dev/null || echo '?'), not $KAFKA_PORT; run scripts/services-down.sh first"
+  fi
   log "kafka (pid $pid) is starting; waiting for it"
 else
   if [ ! -f "$DATA/meta.properties" ]; then
@@ -136,12 +147,14 @@ else
       -t "$cluster_id" -c "$KPROPS" --ignore-formatted >"$KLOGS/format.out" 2>&1 \
       || { cat "$KLOGS/format.out" >&2; die "StorageTool format failed"; }
   fi
+  [ ! -f "$KLOGS/server.log" ] || mv -f "$KLOGS/server.log" "$KLOGS/server.log.prev"
   log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
   # shellcheck disable=SC2086
   nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     "${JAVA_LOG_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$KPROPS" \
     >>"$KLOGS/kafka.out" 2>&1 </dev/null &
   echo $! >"$KPID"
+  echo "$KAFKA_PORT" >"$KPORTF"
   started_kafka=1
 fi
 
