@@ -120,7 +120,7 @@ var Options = []Option{
 	{"kafka.client_id", "webhookd", "client id sent to the brokers"},
 	{"kafka.create_topics", true, "create missing topics at startup (never shrinks or alters existing ones)"},
 	{"kafka.partitions", 12, "partitions of topics created at startup; the ceiling on useful replicas"},
-	{"kafka.replication_factor", 1, "replication factor of topics created at startup (3 in production clusters)"},
+	{"kafka.replication_factor", -1, "replication factor of topics created at startup; -1 takes the broker's default.replication.factor"},
 	{"kafka.start_offset", "earliest", "where a group with no committed offset starts: earliest (nothing missed) or latest"},
 	{"kafka.session_timeout", 30 * time.Second, "a silent member is evicted after this; shorter moves partitions of a dead pod sooner"},
 	{"kafka.rebalance_timeout", 30 * time.Second, "how long members get to finish in-flight work and rejoin during a rebalance"},
@@ -173,6 +173,7 @@ func Load(path string) (Config, error) {
 	}
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AllowEmptyEnv(true) // WEBHOOKD_KAFKA_BROKERS="" is a mistake to report, not a default
 	v.AutomaticEnv()
 	cfg, err := load(v)
 	if err != nil {
@@ -258,8 +259,8 @@ func (c Config) Validate() error {
 	if c.Kafka.Partitions < 1 {
 		bad("kafka.partitions", "must be at least 1, got %d", c.Kafka.Partitions)
 	}
-	if c.Kafka.ReplicationFactor < 1 {
-		bad("kafka.replication_factor", "must be at least 1, got %d", c.Kafka.ReplicationFactor)
+	if c.Kafka.ReplicationFactor < 1 && c.Kafka.ReplicationFactor != -1 {
+		bad("kafka.replication_factor", "must be at least 1, or -1 for the broker's default, got %d", c.Kafka.ReplicationFactor)
 	}
 	if c.Kafka.StartOffset != "earliest" && c.Kafka.StartOffset != "latest" {
 		bad("kafka.start_offset", "must be earliest or latest, got %q", c.Kafka.StartOffset)

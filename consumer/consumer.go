@@ -26,8 +26,8 @@ type Deliverer interface {
 
 // Stats counts what the consumer has seen since start.
 type Stats struct {
-	Consumed atomic.Int64 // messages read and handled
-	Invalid  atomic.Int64 // messages skipped as invalid domain events
+	Handled atomic.Int64 // messages whose handling (decode, every delivery attempt) is over
+	Invalid atomic.Int64 // messages skipped as invalid domain events
 }
 
 // Consumer runs the consumer group.
@@ -169,7 +169,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 // handle decodes one message and delivers it. It returns when the delivery
 // attempts are over (or ctx is cancelled).
 func (c *Consumer) handle(ctx context.Context, m kafka.Message, log *zap.Logger) {
-	c.stats.Consumed.Add(1)
+	defer c.stats.Handled.Add(1)
 	ev, err := event.Decode(m.Value)
 	if err != nil {
 		c.stats.Invalid.Add(1)

@@ -1,0 +1,159 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "webhookd.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreValidAndDocumented(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	if cfg.Kafka.GroupID != "webhookd" || cfg.Kafka.Partitions != 12 || !cfg.Kafka.CreateTopics ||
+		cfg.Delivery.Timeout != 30*time.Second || cfg.Ops.Addr != ":8081" ||
+		!reflect.DeepEqual(cfg.Kafka.Topics, []string{"prize-payouts", "campaign-participation"}) {
+		t.Fatalf("unexpected defaults: %+v", cfg)
+	}
+	// Every key of the struct has an Option (default + help), and back.
+	keys := cfg.Masked()
+	documented := map[string]bool{}
+	for _, o := range Options {
+		documented[o.Key] = true
+		if _, ok := keys[o.Key]; !ok {
+			t.Errorf("option %s is not a config key", o.Key)
+		}
+		if o.Help == "" {
+			t.Errorf("option %s has no help", o.Key)
+		}
+	}
+	for k := range keys {
+		if !documented[k] {
+			t.Errorf("config key %s has no Option", k)
+		}
+	}
+}
+
+func TestEnvironmentOverridesFileOverridesDefaults(t *testing.T) {
+	path := writeFile(t, `
+kafka:
+  brokers: [file-broker:9092]
+  group_id: from-file
+  partitions: 6
+delivery:
+  timeout: 10s
+`)
+	t.Setenv("WEBHOOKD_KAFKA_BROKERS", "b1:9092, b2:9092,b3:9092")
+	t.Setenv("WEBHOOKD_KAFKA_TOPICS", "payouts,participation")
+	t.Setenv("WEBHOOKD_KAFKA_PARTITIONS", "24")
+	t.Setenv("WEBHOOKD_REDIS_ADDR", "redis.internal:6380")
+	t.Setenv("WEBHOOKD_REDIS_DB", "3")
+	t.Setenv("WEBHOOKD_OPS_ADDR", "0.0.0.0:9000")
+	t.Setenv("WEBHOOKD_DELIVERY_TIMEOUT", "45s")
+	t.Setenv("WEBHOOKD_SHUTDOWN_TIMEOUT", "20s")
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.Kafka.Brokers, []string{"b1:9092", "b2:9092", "b3:9092"}) {
+		t.Errorf("brokers %q", cfg.Kafka.Brokers)
+	}
+	if !reflect.DeepEqual(cfg.Kafka.Topics, []string{"payouts", "participation"}) {
+		t.Errorf("topics %q", cfg.Kafka.Topics)
+	}
+	if cfg.Kafka.GroupID != "from-file" {
+		t.Errorf("group id %q: the file's value should stand when env is unset", cfg.Kafka.GroupID)
+	}
+	if cfg.Kafka.Partitions != 24 || cfg.Redis.Addr != "redis.internal:6380" || cfg.Redis.DB != 3 ||
+		cfg.Ops.Addr != "0.0.0.0:9000" || cfg.Delivery.Timeout != 45*time.Second || cfg.ShutdownTimeout != 20*time.Second {
+		t.Errorf("env not applied: %+v", cfg)
+	}
+	t.Setenv("WEBHOOKD_KAFKA_GROUP_ID", "from-env")
+	if cfg, _ = Load(path); cfg.Kafka.GroupID != "from-env" {
+		t.Errorf("env should override the file: %q", cfg.Kafka.GroupID)
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	cases := []struct {
+		env, value, key string
+	}{
+		{"WEBHOOKD_KAFKA_PARTITIONS", "0", "kafka.partitions"},
+		{"WEBHOOKD_KAFKA_PARTITIONS", "twelve", "kafka.partitions"},
+		{"WEBHOOKD_KAFKA_BROKERS", "", "kafka.brokers"},
+		{"WEBHOOKD_KAFKA_BROKERS", "no-port", "kafka.brokers"},
+		{"WEBHOOKD_KAFKA_TOPICS", "ok,bad topic", "kafka.topics"},
+		{"WEBHOOKD_KAFKA_GROUP_ID", " ", "kafka.group_id"},
+		{"WEBHOOKD_REDIS_DB", "-1", "redis.db"},
+		{"WEBHOOKD_REDIS_ADDR", "", "redis.addr"},
+		{"WEBHOOKD_DELIVERY_TIMEOUT", "soon", "delivery.timeout"},
+		{"WEBHOOKD_DELIVERY_TIMEOUT", "0s", "delivery.timeout"},
+		{"WEBHOOKD_OPS_ADDR", "8081", "ops.addr"},
+		{"WEBHOOKD_LOG_FORMAT", "xml", "log.format"},
+		{"WEBHOOKD_KAFKA_START_OFFSET", "middle", "kafka.start_offset"},
+		{"WEBHOOKD_CONSUMER_MAX_IN_FLIGHT", "0", "consumer.max_in_flight"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := Load("")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("error does not name %s: %v", tc.key, err)
+			}
+		})
+	}
+}
+
+func TestUnknownFileKeyIsAnError(t *testing.T) {
+	_, err := Load(writeFile(t, "kafka:\n  brokerz: [a:1]\n"))
+	if err == nil || !strings.Contains(err.Error(), "brokerz") {
+		t.Fatalf("typo not reported: %v", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+func TestLoggedConfigMasksSecrets(t *testing.T) {
+	t.Setenv("WEBHOOKD_REDIS_PASSWORD", "hunter2-super-secret")
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	zap.New(core).Info("starting", zap.Object("config", cfg))
+	entry := logs.All()[0]
+	got := entry.ContextMap()["config"].(map[string]any)
+	if got["redis.password"] == "hunter2-super-secret" {
+		t.Fatal("password logged in clear")
+	}
+	if got["kafka.group_id"] != "webhookd" {
+		t.Fatalf("config fields missing from the log line: %v", got)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("kafka.group_id"); got != "WEBHOOKD_KAFKA_GROUP_ID" {
+		t.Fatal(got)
+	}
+}
