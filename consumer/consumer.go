@@ -66,6 +66,9 @@ func (c *Consumer) Stats() *Stats { return &c.stats }
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.kafka.CreateTopics {
 		if err := c.ensureTopics(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before Kafka was reachable
+			}
 			return err
 		}
 	}

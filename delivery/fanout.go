@@ -35,10 +35,10 @@ type Stats struct {
 
 // Fanout delivers an event to every matching subscription, in parallel.
 type Fanout struct {
-	match  Matcher
-	post   Poster
-	log    *zap.Logger
-	stats  Stats
+	match Matcher
+	post  Poster
+	log   *zap.Logger
+	stats Stats
 }
 
 // NewFanout wires a Matcher and a Poster.

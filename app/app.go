@@ -1,0 +1,134 @@
+// Package app wires webhookd's worker: the subscription table, the delivery
+// fan-out, the Kafka consumer and the ops server, run under one errgroup.
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/consumer"
+	"github.com/unibo/webhookd/delivery"
+	"github.com/unibo/webhookd/ops"
+	"github.com/unibo/webhookd/subscriptions"
+)
+
+// Worker is one webhookd process's worth of delivery.
+type Worker struct {
+	cfg      config.Config
+	log      *zap.Logger
+	table    *subscriptions.Table
+	sender   *delivery.Sender
+	fanout   *delivery.Fanout
+	consumer *consumer.Consumer
+	ops      *ops.Server
+	closeRDB func() error
+}
+
+// New builds a worker and binds the ops port; nothing runs until Run.
+func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
+	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)
+	w := &Worker{
+		cfg:      cfg,
+		log:      log,
+		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
+		sender:   delivery.NewSender(cfg.Delivery),
+		closeRDB: rdb.Close,
+	}
+	w.fanout = delivery.NewFanout(w.table, w.sender, log.Named("delivery"))
+	w.consumer = consumer.New(cfg, w.fanout, log.Named("consumer"))
+	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness), log.Named("ops"))
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	w.ops = srv
+	return w, nil
+}
+
+// OpsAddr is the ops server's bound address.
+func (w *Worker) OpsAddr() string { return w.ops.Addr().String() }
+
+// Consumer exposes the consumer's counters.
+func (w *Worker) Consumer() *consumer.Consumer { return w.consumer }
+
+// Deliveries exposes the delivery counters.
+func (w *Worker) Deliveries() *delivery.Stats { return w.fanout.Stats() }
+
+// Run runs until ctx is cancelled or a component fails. Consumption starts
+// only once the subscription table is loaded: an event matched against an
+// empty table would be committed without being delivered.
+func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info("starting webhookd", zap.Object("config", w.cfg))
+	defer w.sender.Close()
+	defer func() { _ = w.closeRDB() }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.ops.Run(gctx) })
+	g.Go(func() error { return w.table.Run(gctx) })
+	g.Go(func() error {
+		if !w.waitForTable(gctx) {
+			return nil
+		}
+		return w.consumer.Run(gctx)
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("webhookd: %w", err)
+	}
+	w.log.Info("webhookd stopped")
+	return nil
+}
+
+func (w *Worker) waitForTable(ctx context.Context) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !w.table.Ready() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	st := w.table.Status()
+	w.log.Info("subscription table loaded; starting consumer", zap.Int("subscriptions", st.Size), zap.Int64("version", st.Version))
+	return true
+}
+
+// Readiness is what /readyz reports: the group is joined, the subscription
+// table is loaded, and Redis answers or a cached table is being served.
+func (w *Worker) Readiness() []ops.Check {
+	st := w.table.Status()
+	checks := make([]ops.Check, 0, 3)
+
+	table := ops.Check{Name: "subscriptions", OK: st.Loaded}
+	if st.Loaded {
+		table.Detail = fmt.Sprintf("%d subscriptions, version %d, loaded %s ago", st.Size, st.Version, time.Since(st.LoadedAt).Round(time.Second))
+	} else {
+		table.Detail = "subscription table not loaded yet"
+	}
+	checks = append(checks, table)
+
+	redis := ops.Check{Name: "redis", OK: st.RedisOK || st.Loaded}
+	switch {
+	case st.RedisOK:
+		redis.Detail = "reachable"
+	case st.Loaded:
+		redis.Detail = "unreachable, serving the cached table: " + st.LastError
+	default:
+		redis.Detail = "unreachable: " + st.LastError
+	}
+	checks = append(checks, redis)
+
+	kafka := ops.Check{Name: "kafka", OK: w.consumer.Joined()}
+	if kafka.OK {
+		kafka.Detail = "consumer group " + w.cfg.Kafka.GroupID + " joined"
+	} else {
+		kafka.Detail = "consumer group " + w.cfg.Kafka.GroupID + " not joined"
+	}
+	return append(checks, kafka)
+}

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/unibo/webhookd/event"
+	"github.com/unibo/webhookd/subscriptions"
+)
+
+func newSubscriptionsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "subscriptions",
+		Aliases: []string{"subs"},
+		Short:   "Manage the subscription table in Redis",
+		Long: "Every change is one Redis transaction; running workers pick it up within subscriptions.poll_interval.\n" +
+			"API keys are masked in every output unless --reveal-secrets is given.",
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(
+		newSubsAddCmd(g), newSubsListCmd(g), newSubsGetCmd(g), newSubsUpdateCmd(g),
+		newSubsEnableCmd(g, true), newSubsEnableCmd(g, false), newSubsDeleteCmd(g), newSubsApplyCmd(g),
+	)
+	return cmd
+}
+
+// withStore loads the configuration, connects to Redis and runs fn.
+func withStore(g *globals, fn func(*subscriptions.Store) error) error {
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	defer func() { _ = rdb.Close() }()
+	return fn(subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix))
+}
+
+// fieldFlags maps a subscription field to the flag that sets it.
+var fieldFlags = map[string]string{
+	"id": "--id", "tenant_id": "--tenant", "url": "--url", "event_types": "--events",
+	"api_key": "--api-key", "campaign_ids": "--campaigns",
+}
+
+// withFlag names the flag to fix when err is about a field.
+func withFlag(err error) error {
+	var fe *subscriptions.FieldError
+	if errors.As(err, &fe) && fieldFlags[fe.Field] != "" {
+		return fmt.Errorf("%w (flag %s)", err, fieldFlags[fe.Field])
+	}
+	return err
+}
+
+// trimList trims every element; blanks stay, so validation can report them.
+func trimList(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = strings.TrimSpace(s)
+	}
+	return out
+}
+
+func eventTypes(in []string) []event.Type {
+	out := make([]event.Type, 0, len(in))
+	for _, s := range trimList(in) {
+		out = append(out, event.Type(s))
+	}
+	return out
+}
+
+func newSubsAddCmd(g *globals) *cobra.Command {
+	var sub subscriptions.Subscription
+	var events, campaigns []string
+	var disabled bool
+	cmd := &cobra.Command{
+		Use:   "add --tenant T --url U --events E1,E2",
+		Short: "Add a subscription and print its id",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sub.EventTypes = eventTypes(events)
+			sub.CampaignIDs = trimList(campaigns)
+			sub.Enabled = !disabled
+			if err := sub.Validate(); err != nil {
+				return withFlag(fmt.Errorf("invalid subscription: %w", err))
+			}
+			return withStore(g, func(s *subscriptions.Store) error {
+				added, err := s.Add(cmd.Context(), sub)
+				if err != nil {
+					return withFlag(err)
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), added.ID)
+				return err
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sub.TenantID, "tenant", "", "tenant whose events are delivered (required)")
+	f.StringVar(&sub.URL, "url", "", "absolute http(s) URL of the partner's webhook (required)")
+	f.StringSliceVar(&events, "events", nil, "event types, comma-separated: "+typeList()+" (required)")
+	f.StringVar(&sub.APIKey, "api-key", "", "sent to the partner in the X-API-Key header")
+	f.StringSliceVar(&campaigns, "campaigns", nil, "deliver only these campaigns' events (default all)")
+	f.BoolVar(&disabled, "disabled", false, "add the subscription disabled")
+	f.StringVar(&sub.ID, "id", "", "subscription id (default a random sub_… id)")
+	return cmd
+}
+
+func typeList() string {
+	names := make([]string, len(event.Types))
+	for i, t := range event.Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+func newSubsListCmd(g *globals) *cobra.Command {
+	var tenant, output string
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "list [--tenant T] [-o table|json|yaml]",
+		Short: "List subscriptions (-o yaml --reveal-secrets writes a file apply -f accepts)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" && output != "yaml" {
+				return fmt.Errorf("-o must be table, json or yaml, got %q", output)
+			}
+			return withStore(g, func(s *subscriptions.Store) error {
+				snap, err := s.Load(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, c := range snap.Skipped {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", c)
+				}
+				subs := snap.Subscriptions
+				if tenant != "" {
+					subs = slices.DeleteFunc(subs, func(s subscriptions.Subscription) bool { return s.TenantID != tenant })
+				}
+				if !reveal {
+					for i := range subs {
+						subs[i] = subs[i].Masked()
+					}
+				}
+				return printList(cmd.OutOrStdout(), output, subs, reveal)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tenant, "tenant", "", "only this tenant's subscriptions")
+	f.StringVarP(&output, "output", "o", "table", "table, json or yaml (the apply file format)")
+	f.BoolVar(&reveal, "reveal-secrets", false, "print API keys in clear (for a backup: -o yaml --reveal-secrets > backup.yaml)")
+	return cmd
+}
+
+func printList(w io.Writer, output string, subs []subscriptions.Subscription, revealed bool) error {
+	switch output {
+	case "json":
+		return printJSON(w, subs)
+	case "yaml":
+		if !revealed && slices.ContainsFunc(subs, func(s subscriptions.Subscription) bool { return s.APIKey != "" }) {
+			fmt.Fprintln(w, "# API keys are masked: apply refuses this file. Use --reveal-secrets for a backup.")
+		}
+		return subscriptions.WriteFile(w, subs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTENANT\tENABLED\tEVENTS\tCAMPAIGNS\tURL\tAPI_KEY")
+	for _, s := range subs {
+		events := make([]string, len(s.EventTypes))
+		for i, t := range s.EventTypes {
+			events[i] = string(t)
+		}
+		campaigns, key := strings.Join(s.CampaignIDs, ","), s.APIKey
+		if campaigns == "" {
+			campaigns = "<all>"
+		}
+		if key == "" {
+			key = "<none>"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\n", s.ID, s.TenantID, s.Enabled, strings.Join(events, ","), campaigns, s.URL, key)
+	}
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newSubsGetCmd(g *globals) *cobra.Command {
+	var output string
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "get ID [-o json|yaml]",
+		Short: "Print one subscription",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "json" && output != "yaml" {
+				return fmt.Errorf("-o must be json or yaml, got %q", output)
+			}
+			return withStore(g, func(s *subscriptions.Store) error {
+				sub, err := s.Get(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if !reveal {
+					sub = sub.Masked()
+				}
+				if output == "json" {
+					return printJSON(cmd.OutOrStdout(), sub)
+				}
+				enc := yaml.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent(2)
+				if err := enc.Encode(sub); err != nil {
+					return err
+				}
+				return enc.Close()
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "json", "json or yaml")
+	cmd.Flags().BoolVar(&reveal, "reveal-secrets", false, "print the API key in clear")
+	return cmd
+}
+
+// updateFlags are the flags of update that change something.
+var updateFlags = []string{"url", "events", "api-key", "clear-api-key", "campaigns", "clear-campaigns", "tenant"}
+
+func newSubsUpdateCmd(g *globals) *cobra.Command {
+	var next subscriptions.Subscription
+	var events, campaigns []string
+	var clearKey, clearCampaigns bool
+	cmd := &cobra.Command{
+		Use:   "update ID [--url U] [--events E1,E2] [--api-key K | --clear-api-key] [--campaigns C1,C2 | --clear-campaigns] [--tenant T]",
+		Short: "Change the given fields of a subscription; the others keep their values",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			changed := cmd.Flags().Changed
+			if !slices.ContainsFunc(updateFlags, changed) {
+				return errors.New("nothing to update: give at least one of --" + strings.Join(updateFlags, ", --"))
+			}
+			change := func(s *subscriptions.Subscription) error {
+				if changed("tenant") {
+					s.TenantID = next.TenantID
+				}
+				if changed("url") {
+					s.URL = next.URL
+				}
+				if changed("events") {
+					s.EventTypes = eventTypes(events)
+				}
+				if changed("api-key") {
+					s.APIKey = next.APIKey
+				}
+				if clearKey {
+					s.APIKey = ""
+				}
+				if changed("campaigns") {
+					s.CampaignIDs = trimList(campaigns)
+				}
+				if clearCampaigns {
+					s.CampaignIDs = nil
+				}
+				return nil
+			}
+			return withStore(g, func(s *subscriptions.Store) error {
+				sub, err := s.Update(cmd.Context(), args[0], change)
+				if err != nil {
+					return withFlag(err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "updated %s\n", sub.ID)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&next.TenantID, "tenant", "", "move the subscription to this tenant")
+	f.StringVar(&next.URL, "url", "", "new webhook URL")
+	f.StringSliceVar(&events, "events", nil, "new event types, comma-separated (replaces the list)")
+	f.StringVar(&next.APIKey, "api-key", "", "new API key")
+	f.BoolVar(&clearKey, "clear-api-key", false, "remove the API key")
+	f.StringSliceVar(&campaigns, "campaigns", nil, "new campaign filter, comma-separated (replaces the list)")
+	f.BoolVar(&clearCampaigns, "clear-campaigns", false, "remove the campaign filter: deliver every campaign")
+	cmd.MarkFlagsMutuallyExclusive("api-key", "clear-api-key")
+	cmd.MarkFlagsMutuallyExclusive("campaigns", "clear-campaigns")
+	return cmd
+}
+
+func newSubsEnableCmd(g *globals, enable bool) *cobra.Command {
+	use, short, done := "enable", "Resume deliveries to a subscription", "enabled"
+	if !enable {
+		use, short, done = "disable", "Stop deliveries to a subscription, keeping it", "disabled"
+	}
+	return &cobra.Command{
+		Use:   use + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(g, func(s *subscriptions.Store) error {
+				_, err := s.Update(cmd.Context(), args[0], func(sub *subscriptions.Subscription) error {
+					sub.Enabled = enable
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s %s\n", done, args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func newSubsDeleteCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a subscription",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(g, func(s *subscriptions.Store) error {
+				if err := s.Delete(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "deleted %s\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func newSubsApplyCmd(g *globals) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Make the table equal to a YAML file: add, update and delete (- reads stdin)",
+		Long: "apply validates the whole file first and writes nothing when any entry is invalid. Subscriptions in\n" +
+			"Redis but not in the file are deleted. Entries without an id get one derived from tenant_id and url,\n" +
+			"so applying the same file twice changes nothing.\n\n" +
+			"subscriptions:\n" +
+			"  - id: partner-a                      # optional\n" +
+			"    tenant_id: acme\n" +
+			"    url: https://hooks.acme.example/prizes\n" +
+			"    event_types: [PRIZE_PAYOUT_SUCCEEDED, PRIZE_PAYOUT_FAILED]\n" +
+			"    api_key: s3cret                    # optional\n" +
+			"    campaign_ids: [summer]             # optional, default every campaign\n" +
+			"    enabled: true                      # optional, default true",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, name := cmd.InOrStdin(), "stdin"
+			if path != "-" {
+				name = path
+				f, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				defer func() { _ = f.Close() }()
+				in = f
+			}
+			desired, err := subscriptions.ParseFile(in)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return withStore(g, func(s *subscriptions.Store) error {
+				res, err := s.Apply(cmd.Context(), desired)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), res)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&path, "file", "f", "", "YAML file, - for stdin (required)")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}

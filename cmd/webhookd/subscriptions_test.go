@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/unibo/webhookd/event"
+	"github.com/unibo/webhookd/subscriptions"
+)
+
+const subsTestKey = "sk_live_0123456789abcdef"
+
+// subsEnv points the CLI at a fresh miniredis and returns a store on it.
+func subsEnv(t *testing.T) (*miniredis.Miniredis, *subscriptions.Store) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	t.Setenv("WEBHOOKD_REDIS_ADDR", mr.Addr())
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return mr, subscriptions.NewStore(rdb, "webhookd:")
+}
+
+// runSubs runs `webhookd subscriptions args...` with stdin.
+func runSubs(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetArgs(append([]string{"subscriptions"}, args...))
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func mustRunSubs(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := runSubs(t, "", args...)
+	if err != nil {
+		t.Fatalf("subscriptions %s: %v (stderr %q)", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+var cliIDPattern = regexp.MustCompile(`^sub_[0-9a-v]{20}\n$`)
+
+func TestSubsAddPrintsOnlyTheID(t *testing.T) {
+	_, store := subsEnv(t)
+	out, errOut, err := runSubs(t, "", "add", "--tenant", "acme", "--url", "https://hooks.acme.example/p",
+		"--events", "PRIZE_PAYOUT_SUCCEEDED, PRIZE_PAYOUT_FAILED", "--api-key", subsTestKey, "--campaigns", "summer,winter")
+	if err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	if !cliIDPattern.MatchString(out) || errOut != "" {
+		t.Fatalf("add printed stdout %q stderr %q, want just an id and a newline", out, errOut)
+	}
+	got, err := store.Get(context.Background(), strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := subscriptions.Subscription{
+		ID: strings.TrimSpace(out), TenantID: "acme", URL: "https://hooks.acme.example/p",
+		EventTypes: []event.Type{event.PrizePayoutSucceeded, event.PrizePayoutFailed},
+		APIKey:     subsTestKey, CampaignIDs: []string{"summer", "winter"}, Enabled: true,
+		CreatedAt: got.CreatedAt, UpdatedAt: got.UpdatedAt,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("stored %+v\nwant   %+v", got, want)
+	}
+
+	out = mustRunSubs(t, "add", "--id", "partner-b", "--disabled", "--tenant", "acme", "--url", "http://b.example/", "--events", "PLAYER_OPTED_IN")
+	if out != "partner-b\n" {
+		t.Errorf("add --id printed %q, want partner-b", out)
+	}
+	if b, _ := store.Get(context.Background(), "partner-b"); b.Enabled {
+		t.Error("add --disabled stored an enabled subscription")
+	}
+	if _, _, err := runSubs(t, "", "add", "--id", "partner-b", "--tenant", "acme", "--url", "http://b.example/", "--events", "PLAYER_OPTED_IN"); err == nil || !strings.Contains(err.Error(), "partner-b") {
+		t.Errorf("add of a taken id = %v, want an error naming it", err)
+	}
+}
+
+func TestSubsAddRejectsBadInput(t *testing.T) {
+	good := map[string]string{"--tenant": "acme", "--url": "https://a.example/", "--events": "PLAYER_OPTED_IN"}
+	tests := []struct {
+		name      string
+		flag, val string
+		want      []string
+	}{
+		{"relative url", "--url", "a.example/hook", []string{`field "url"`, "absolute http or https URL", "--url"}},
+		{"ftp url", "--url", "ftp://a.example/", []string{`field "url"`}},
+		{"unknown event", "--events", "PLAYER_OPTED_IN,PRIZE_WON", []string{`field "event_types"`, `"PRIZE_WON"`, "--events"}},
+		{"no events", "--events", "", []string{`field "event_types"`}},
+		{"empty tenant", "--tenant", "", []string{`field "tenant_id"`, "--tenant"}},
+		{"blank campaign", "--campaigns", "a,,b", []string{`field "campaign_ids"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mr, _ := subsEnv(t)
+			args := []string{"add"}
+			for f, v := range good {
+				if f != tt.flag {
+					args = append(args, f, v)
+				}
+			}
+			args = append(args, tt.flag, tt.val)
+			out, _, err := runSubs(t, "", args...)
+			if err == nil {
+				t.Fatalf("add succeeded with %s=%q, printed %q", tt.flag, tt.val, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if out != "" || len(mr.Keys()) != 0 {
+				t.Errorf("stdout %q, keys %v: bad input must write nothing", out, mr.Keys())
+			}
+		})
+	}
+}
+
+func TestSubsListMasksKeys(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	a, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, APIKey: subsTestKey, Enabled: true})
+	g, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "globex", URL: "https://g.example/", EventTypes: []event.Type{event.PlayerOptedOut}, CampaignIDs: []string{"c1"}})
+
+	table := mustRunSubs(t, "list")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 3 || !regexp.MustCompile(`^ID\s+TENANT\s+ENABLED\s+EVENTS\s+CAMPAIGNS\s+URL\s+API_KEY$`).MatchString(lines[0]) {
+		t.Fatalf("list table:\n%s", table)
+	}
+	if cols := strings.Fields(lines[1]); len(cols) != 7 || cols[0] != a.ID || cols[6] != "****cdef" {
+		t.Errorf("row %q, want %s … ****cdef", lines[1], a.ID)
+	}
+	if cols := strings.Fields(lines[2]); len(cols) != 7 || cols[0] != g.ID || cols[2] != "false" || cols[4] != "c1" {
+		t.Errorf("row %q, want %s disabled with campaign c1", lines[2], g.ID)
+	}
+	// Columns are aligned: every row's URL starts where the header's does.
+	col := strings.Index(lines[0], "URL")
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l[col:], "https://") {
+			t.Errorf("misaligned row %q", l)
+		}
+	}
+
+	for _, args := range [][]string{{"list"}, {"list", "-o", "json"}, {"list", "-o", "yaml"}, {"get", a.ID}, {"get", a.ID, "-o", "yaml"}} {
+		out := mustRunSubs(t, args...)
+		if strings.Contains(out, subsTestKey) || !strings.Contains(out, "****cdef") {
+			t.Errorf("%v does not mask the API key:\n%s", args, out)
+		}
+	}
+
+	var listed []subscriptions.Subscription
+	if err := json.Unmarshal([]byte(mustRunSubs(t, "list", "-o", "json", "--tenant", "globex")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].ID != g.ID {
+		t.Errorf("list --tenant globex = %+v", listed)
+	}
+	if out := mustRunSubs(t, "list", "-o", "json", "--tenant", "initech"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("empty json list = %q, want []", out)
+	}
+	if out := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets"); !strings.Contains(out, subsTestKey) {
+		t.Errorf("--reveal-secrets does not reveal:\n%s", out)
+	}
+}
+
+func TestSubsGetUnknownID(t *testing.T) {
+	subsEnv(t)
+	for _, args := range [][]string{
+		{"get", "sub_nope"}, {"delete", "sub_nope"}, {"enable", "sub_nope"}, {"disable", "sub_nope"}, {"update", "sub_nope", "--url", "https://x.example/"},
+	} {
+		_, _, err := runSubs(t, "", args...)
+		if err == nil || !strings.Contains(err.Error(), "sub_nope") || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("%v = %v, want a not-found error naming the id", args, err)
+		}
+	}
+}
+
+func TestSubsUpdateChangesOnlyGivenFlags(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	orig, _ := store.Add(ctx, subscriptions.Subscription{
+		TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn},
+		APIKey: subsTestKey, CampaignIDs: []string{"c1"}, Enabled: true,
+	})
+	get := func() subscriptions.Subscription {
+		s, err := store.Get(ctx, orig.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	steps := []struct {
+		args  []string
+		apply func(*subscriptions.Subscription)
+	}{
+		{[]string{"--url", "https://new.example/h"}, func(s *subscriptions.Subscription) { s.URL = "https://new.example/h" }},
+		{[]string{"--events", "PRIZE_PAYOUT_CREATED,PLAYER_OPTED_OUT"}, func(s *subscriptions.Subscription) {
+			s.EventTypes = []event.Type{event.PrizePayoutCreated, event.PlayerOptedOut}
+		}},
+		{[]string{"--clear-api-key"}, func(s *subscriptions.Subscription) { s.APIKey = "" }},
+		{[]string{"--api-key", "another-key-5678"}, func(s *subscriptions.Subscription) { s.APIKey = "another-key-5678" }},
+		{[]string{"--campaigns", "c2,c3"}, func(s *subscriptions.Subscription) { s.CampaignIDs = []string{"c2", "c3"} }},
+		{[]string{"--clear-campaigns"}, func(s *subscriptions.Subscription) { s.CampaignIDs = nil }},
+		{[]string{"--tenant", "globex"}, func(s *subscriptions.Subscription) { s.TenantID = "globex" }},
+	}
+	want := orig
+	for _, st := range steps {
+		out, errOut, err := runSubs(t, "", append([]string{"update", orig.ID}, st.args...)...)
+		if err != nil || out != "" || !strings.Contains(errOut, orig.ID) {
+			t.Fatalf("update %v: err %v, stdout %q, stderr %q", st.args, err, out, errOut)
+		}
+		st.apply(&want)
+		got := get()
+		want.UpdatedAt = got.UpdatedAt
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("after update %v:\n got %+v\nwant %+v", st.args, got, want)
+		}
+	}
+
+	before := get()
+	for _, args := range [][]string{
+		{"update", orig.ID},
+		{"update", orig.ID, "--events", "NOPE"},
+		{"update", orig.ID, "--url", "not a url"},
+		{"update", orig.ID, "--tenant", ""},
+		{"update", orig.ID, "--api-key", "k", "--clear-api-key"},
+	} {
+		if _, _, err := runSubs(t, "", args...); err == nil {
+			t.Errorf("%v succeeded, want an error", args)
+		}
+	}
+	if after := get(); !reflect.DeepEqual(after, before) {
+		t.Errorf("failed updates changed the subscription:\n%+v\n%+v", after, before)
+	}
+}
+
+func TestSubsEnableDisableDelete(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	sub, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: true})
+	for _, step := range []struct {
+		cmd     string
+		enabled bool
+	}{{"disable", false}, {"enable", true}} {
+		out, errOut, err := runSubs(t, "", step.cmd, sub.ID)
+		if err != nil || out != "" || !strings.Contains(errOut, sub.ID) {
+			t.Fatalf("%s: err %v, stdout %q, stderr %q", step.cmd, err, out, errOut)
+		}
+		if got, _ := store.Get(ctx, sub.ID); got.Enabled != step.enabled {
+			t.Errorf("after %s enabled = %v", step.cmd, got.Enabled)
+		}
+	}
+	out, errOut, err := runSubs(t, "", "delete", sub.ID)
+	if err != nil || out != "" || !strings.Contains(errOut, "deleted "+sub.ID) {
+		t.Fatalf("delete: err %v, stdout %q, stderr %q", err, out, errOut)
+	}
+	if _, err := store.Get(ctx, sub.ID); err == nil {
+		t.Error("subscription still there after delete")
+	}
+}
+
+func TestSubsApplyRoundTrip(t *testing.T) {
+	mr, _ := subsEnv(t)
+	mustRunSubs(t, "add", "--tenant", "acme", "--url", "https://a.example/", "--events", "PLAYER_OPTED_IN", "--api-key", subsTestKey, "--campaigns", "c1")
+	mustRunSubs(t, "add", "--id", "partner-b", "--tenant", "globex", "--url", "http://b.example:8080/h", "--events", "PRIZE_PAYOUT_FAILED", "--disabled")
+	backup := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets")
+
+	// Redis is lost: rebuild it from the backup, through stdin.
+	mr.FlushAll()
+	out, _, err := runSubs(t, backup, "apply", "-f", "-")
+	if err != nil || out != "added 2, updated 0, deleted 0, unchanged 0\n" {
+		t.Fatalf("apply backup: %q, %v", out, err)
+	}
+	if again := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets"); again != backup {
+		t.Errorf("rebuilt table differs:\n%s\nwant\n%s", again, backup)
+	}
+
+	// From a file, applied twice: idempotent.
+	path := filepath.Join(t.TempDir(), "subs.yaml")
+	if err := os.WriteFile(path, []byte(backup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRunSubs(t, "apply", "-f", path); out != "added 0, updated 0, deleted 0, unchanged 2\n" {
+		t.Errorf("second apply = %q", out)
+	}
+}
+
+func TestSubsApplyRejectsBadFilesAndWritesNothing(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	existing, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, APIKey: subsTestKey, Enabled: true})
+	masked := mustRunSubs(t, "list", "-o", "yaml")
+	tests := []struct {
+		name, file string
+		want       []string
+	}{
+		{"masked export", masked, []string{`field "api_key"`, "masked"}},
+		{"bad url", "subscriptions:\n  - {tenant_id: a, url: 'ftp://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`field "url"`, "line 2"}},
+		{"unknown key", "subscriptions:\n  - {tenant: a, url: 'https://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`unknown key "tenant"`}},
+		{"empty", "", []string{"empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := runSubs(t, tt.file, "apply", "-f", "-")
+			if err == nil {
+				t.Fatalf("apply succeeded: %q", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if all, _ := store.List(ctx, ""); len(all) != 1 || all[0].APIKey != existing.APIKey {
+				t.Errorf("table changed by a rejected apply: %+v", all)
+			}
+		})
+	}
+	if _, _, err := runSubs(t, "", "apply"); err == nil || !strings.Contains(err.Error(), "file") {
+		t.Errorf("apply without -f = %v, want an error about the missing flag", err)
+	}
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+
+	"github.com/unibo/webhookd/app"
+)
+
+// runWorker is the default command: consume, match, deliver.
+func runWorker(ctx context.Context, g *globals) error {
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	log, err := app.NewLogger(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	w, err := app.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}

@@ -1,0 +1,128 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/unibo/webhookd/config"
+)
+
+func testSender(timeout time.Duration) *Sender {
+	cfg := config.Defaults().Delivery
+	cfg.Timeout = timeout
+	return NewSender(cfg)
+}
+
+func TestSendPostsBodyWithExactlyTheGuideHeaders(t *testing.T) {
+	var gotHeaders []string
+	var gotAuth, gotBody, gotMethod string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k := range r.Header {
+			gotHeaders = append(gotHeaders, k)
+		}
+		sort.Strings(gotHeaders)
+		gotAuth = r.Header.Get("Authorization")
+		b, _ := io.ReadAll(r.Body)
+		gotBody, gotMethod = string(b), r.Method
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	s := testSender(time.Second)
+	defer s.Close()
+
+	res := s.Send(context.Background(), Endpoint{URL: srv.URL, APIKey: "k-123"}, []byte(`{"a":1}`))
+	if !res.OK() || res.Status != 202 {
+		t.Fatalf("result %+v", res)
+	}
+	if gotMethod != http.MethodPost || gotBody != `{"a":1}` {
+		t.Fatalf("%s %s", gotMethod, gotBody)
+	}
+	if strings.Join(gotHeaders, ",") != "Authorization,Content-Length,Content-Type,User-Agent" {
+		t.Fatalf("headers %v", gotHeaders)
+	}
+	if gotAuth != "Bearer k-123" {
+		t.Fatalf("Authorization %q", gotAuth)
+	}
+
+	gotHeaders = nil
+	s.Send(context.Background(), Endpoint{URL: srv.URL}, []byte(`{}`))
+	if strings.Join(gotHeaders, ",") != "Content-Length,Content-Type,User-Agent" {
+		t.Fatalf("without API key, headers %v", gotHeaders)
+	}
+}
+
+func TestSendOutcomes(t *testing.T) {
+	var hits atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })
+	mux.HandleFunc("/created", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201) })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
+	mux.HandleFunc("/unauthorized", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/target", http.StatusFound) })
+	mux.HandleFunc("/target", func(w http.ResponseWriter, _ *http.Request) { hits.Add(1); w.WriteHeader(200) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(strings.Repeat("x", 1<<20)))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	s := testSender(200 * time.Millisecond)
+	defer s.Close()
+
+	cases := []struct {
+		path   string
+		ok     bool
+		status int
+		errIs  error
+	}{
+		{"/ok", true, 200, nil},
+		{"/created", true, 201, nil},
+		{"/big", true, 200, nil},
+		{"/fail", false, 500, nil},
+		{"/unauthorized", false, 401, nil},
+		{"/redirect", false, 302, nil},
+		{"/slow", false, 0, ErrTimeout},
+	}
+	for _, tc := range cases {
+		res := s.Send(context.Background(), Endpoint{URL: srv.URL + tc.path}, []byte(`{}`))
+		if res.OK() != tc.ok || res.Status != tc.status {
+			t.Errorf("%s: ok=%v status=%d err=%v", tc.path, res.OK(), res.Status, res.Err)
+		}
+		if tc.errIs != nil && !errors.Is(res.Err, tc.errIs) {
+			t.Errorf("%s: err %v, want %v", tc.path, res.Err, tc.errIs)
+		}
+		var se *StatusError
+		if !tc.ok && tc.status != 0 && (!errors.As(res.Err, &se) || se.Status != tc.status) {
+			t.Errorf("%s: err %v is not a StatusError %d", tc.path, res.Err, tc.status)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Fatal("redirect was followed")
+	}
+
+	refused := s.Send(context.Background(), Endpoint{URL: "http://127.0.0.1:1/hook"}, []byte(`{}`))
+	if refused.OK() || refused.Status != 0 || refused.Err == nil {
+		t.Fatalf("connection refused gave %+v", refused)
+	}
+}
+
+func TestSendErrorsNeverCarryTheAPIKey(t *testing.T) {
+	s := testSender(100 * time.Millisecond)
+	res := s.Send(context.Background(), Endpoint{URL: "http://127.0.0.1:1/hook", APIKey: "secret-key-xyz"}, []byte(`{}`))
+	if res.Err == nil || strings.Contains(res.Err.Error(), "secret-key-xyz") {
+		t.Fatalf("err %v", res.Err)
+	}
+}

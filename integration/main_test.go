@@ -1,0 +1,142 @@
+// Package integration holds webhookd's end-to-end suite: domain events go
+// into Kafka, the worker (wired exactly as the binary wires it) reads the
+// subscription table from Redis and partners' HTTP endpoints receive the
+// guide's webhooks. It runs on the real Kafka and Redis when
+// WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR are set, and on
+// in-process kfake and miniredis otherwise.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/event"
+	"github.com/unibo/webhookd/internal/testenv"
+	"github.com/unibo/webhookd/subscriptions"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("WEBHOOKD_TEST_KAFKA_BROKERS") != "" && os.Getenv("WEBHOOKD_TEST_REDIS_ADDR") != "" {
+		fmt.Printf("integration: REAL backends: Kafka %s, Redis %s\n",
+			os.Getenv("WEBHOOKD_TEST_KAFKA_BROKERS"), os.Getenv("WEBHOOKD_TEST_REDIS_ADDR"))
+	} else {
+		fmt.Println("integration: EMBEDDED backends (kfake, miniredis): set WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR for real ones")
+	}
+	os.Exit(m.Run())
+}
+
+// suite is one test's world: services, a config of its own, the store.
+type suite struct {
+	t     *testing.T
+	env   testenv.Env
+	cfg   config.Config
+	store *subscriptions.Store
+}
+
+func newSuite(t *testing.T) *suite {
+	t.Helper()
+	env := testenv.Start(t)
+	cfg := env.Config(t)
+	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &suite{t: t, env: env, cfg: cfg, store: subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)}
+}
+
+func (s *suite) subscribe(sub subscriptions.Subscription) subscriptions.Subscription {
+	s.t.Helper()
+	if len(sub.EventTypes) == 0 {
+		sub.EventTypes = event.Types[:]
+	}
+	sub.Enabled = true
+	got, err := s.store.Add(context.Background(), sub)
+	if err != nil {
+		s.t.Fatalf("add subscription: %v", err)
+	}
+	return got
+}
+
+// publish sends raw domain events to the first topic, keyed by key.
+func (s *suite) publish(key string, values ...string) {
+	s.t.Helper()
+	msgs := make([]kafka.Message, len(values))
+	for i, v := range values {
+		msgs[i] = kafka.Message{Topic: s.cfg.Kafka.Topics[0], Key: []byte(key), Value: []byte(v)}
+	}
+	testenv.Produce(s.t, s.cfg.Kafka.Brokers, msgs...)
+}
+
+// waitHandled waits until the worker has handled n messages in all.
+func waitHandled(t *testing.T, w *testenv.Worker, n int64) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d messages handled", n), func() bool {
+		return w.Consumer().Stats().Handled.Load() >= n
+	})
+}
+
+// committed reads the group's committed offset of each partition of topic.
+func committed(t *testing.T, cfg config.Config, topic string) map[int]int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
+	parts := make([]int, cfg.Kafka.Partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	res, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{
+		GroupID: cfg.Kafka.GroupID, Topics: map[string][]int{topic: parts},
+	})
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out
+}
+
+// endOffsets reads the high watermark of each partition of topic.
+func endOffsets(t *testing.T, cfg config.Config, topic string) map[int]int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for p := 0; p < cfg.Kafka.Partitions; p++ {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	res, err := client.ListOffsets(context.Background(), req)
+	if err != nil {
+		t.Fatalf("list offsets: %v", err)
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		out[p.Partition] = p.LastOffset
+	}
+	return out
+}
+
+func compactJSON(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// payout builds a valid payout domain event.
+func payout(tenant, campaign, requestID, player string) string {
+	return fmt.Sprintf(`{"tenant_id":%q,"event_type":"PRIZE_PAYOUT_SUCCEEDED","campaign_id":%q,"request_id":%q,`+
+		`"player_id":%q,"player_currency":"EUR","status":"SUCCESS","prize_type":"cash","amount":10.00,"bonus_id":1}`,
+		tenant, campaign, requestID, player)
+}
+
+func optIn(tenant, campaign, player string) string {
+	return fmt.Sprintf(`{"tenant_id":%q,"event_type":"PLAYER_OPTED_IN","campaign_id":%q,"player_id":%q}`, tenant, campaign, player)
+}

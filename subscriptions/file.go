@@ -1,0 +1,161 @@
+package subscriptions
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/unibo/webhookd/event"
+)
+
+// maxFileSize bounds what ParseFile reads.
+const maxFileSize = 16 << 20
+
+// fileDoc is the apply file:
+//
+//	subscriptions:
+//	  - id: sub_0123456789abcdefghij   # optional: derived from tenant_id and url
+//	    tenant_id: acme
+//	    url: https://hooks.acme.example/prizes
+//	    event_types: [PRIZE_PAYOUT_SUCCEEDED, PRIZE_PAYOUT_FAILED]
+//	    api_key: s3cret                  # optional
+//	    campaign_ids: [summer-2025]      # optional: every campaign when omitted
+//	    enabled: true                    # optional: true when omitted
+type fileDoc struct {
+	// A pointer tells a missing key (an error) from an empty list (delete
+	// every subscription).
+	Subscriptions *[]fileEntry `yaml:"subscriptions"`
+}
+
+type fileEntry struct {
+	ID          string       `yaml:"id,omitempty"`
+	TenantID    string       `yaml:"tenant_id"`
+	URL         string       `yaml:"url"`
+	EventTypes  []event.Type `yaml:"event_types,flow"`
+	APIKey      string       `yaml:"api_key,omitempty"`
+	CampaignIDs []string     `yaml:"campaign_ids,flow,omitempty"`
+	Enabled     *bool        `yaml:"enabled,omitempty"`
+}
+
+// ParseFile reads an apply file and validates every entry. Unknown keys are
+// errors; an omitted enabled means true. The file must have a subscriptions
+// key: an empty file would otherwise delete the whole table. Validation errors
+// are *EntryError values carrying the entry's line.
+func ParseFile(r io.Reader) ([]Subscription, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions file: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("subscriptions file is larger than %d bytes", maxFileSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var doc fileDoc
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("subscriptions file is empty: want a top-level subscriptions: list (subscriptions: [] deletes every subscription)")
+		}
+		return nil, fmt.Errorf("parse subscriptions file: %w", yamlError(err))
+	}
+	if doc.Subscriptions == nil {
+		return nil, errors.New("subscriptions file has no subscriptions: list (subscriptions: [] deletes every subscription)")
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("subscriptions file must hold exactly one YAML document")
+	}
+	lines := entryLines(data)
+	entries := *doc.Subscriptions
+	subs := make([]Subscription, len(entries))
+	for i, e := range entries {
+		s := Subscription{
+			ID:          e.ID,
+			TenantID:    e.TenantID,
+			URL:         e.URL,
+			EventTypes:  e.EventTypes,
+			APIKey:      e.APIKey,
+			CampaignIDs: e.CampaignIDs,
+			Enabled:     e.Enabled == nil || *e.Enabled,
+		}
+		if err := s.Validate(); err != nil {
+			ee := &EntryError{Index: i, ID: e.ID, Err: err}
+			if i < len(lines) {
+				ee.Line = lines[i]
+			}
+			return nil, ee
+		}
+		subs[i] = s
+	}
+	return subs, nil
+}
+
+// unknownField rewrites yaml.v3's message for an unknown key, which names a
+// Go type the user never sees.
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// yamlError turns yaml.v3's multi-line unmarshal errors into one line.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1"`)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// entryLines returns the line of each item of the subscriptions list, for
+// error messages. It is best effort: the strict decode already succeeded.
+func entryLines(data []byte) []int {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 {
+		return nil
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "subscriptions" {
+			continue
+		}
+		var lines []int
+		for _, item := range m.Content[i+1].Content {
+			lines = append(lines, item.Line)
+		}
+		return lines
+	}
+	return nil
+}
+
+// WriteFile writes subs in the format ParseFile reads, API keys as given:
+// mask them first unless the file is a backup.
+func WriteFile(w io.Writer, subs []Subscription) error {
+	entries := make([]fileEntry, len(subs))
+	for i, s := range subs {
+		enabled := s.Enabled
+		entries[i] = fileEntry{
+			ID:          s.ID,
+			TenantID:    s.TenantID,
+			URL:         s.URL,
+			EventTypes:  s.EventTypes,
+			APIKey:      s.APIKey,
+			CampaignIDs: s.CampaignIDs,
+			Enabled:     &enabled,
+		}
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(fileDoc{Subscriptions: &entries}); err != nil {
+		return fmt.Errorf("write subscriptions file: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("write subscriptions file: %w", err)
+	}
+	return nil
+}

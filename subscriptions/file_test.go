@@ -1,0 +1,154 @@
+package subscriptions
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/unibo/webhookd/event"
+)
+
+const sampleFile = `# partners
+subscriptions:
+  - id: partner-a
+    tenant_id: acme
+    url: https://hooks.acme.example/prizes
+    event_types: [PRIZE_PAYOUT_SUCCEEDED, PRIZE_PAYOUT_FAILED]
+    api_key: s3cret-s3cret
+    campaign_ids: [summer]
+  - tenant_id: globex
+    url: http://10.0.0.7:8080/hook
+    event_types:
+      - PLAYER_OPTED_IN
+    enabled: false
+`
+
+func TestParseFile(t *testing.T) {
+	got, err := ParseFile(strings.NewReader(sampleFile))
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	want := []Subscription{
+		{
+			ID: "partner-a", TenantID: "acme", URL: "https://hooks.acme.example/prizes",
+			EventTypes: []event.Type{event.PrizePayoutSucceeded, event.PrizePayoutFailed},
+			APIKey:     "s3cret-s3cret", CampaignIDs: []string{"summer"}, Enabled: true,
+		},
+		{
+			TenantID: "globex", URL: "http://10.0.0.7:8080/hook",
+			EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: false,
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseFile =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestParseFileErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		want []string // substrings of the error
+	}{
+		{"empty", "", []string{"empty"}},
+		{"comment only", "# nothing\n", []string{"empty"}},
+		{"no subscriptions key", "other: 1\n", []string{`line 1: unknown key "other"`}},
+		{"null list", "subscriptions:\n", []string{"no subscriptions: list"}},
+		{"unknown key", "subscriptions:\n  - tenant_id: a\n    url: https://a.example/\n    event_type: [PLAYER_OPTED_IN]\n",
+			[]string{`line 4: unknown key "event_type"`}},
+		{"not a list", "subscriptions: {tenant_id: a}\n", []string{"cannot unmarshal"}},
+		{"bad enabled", "subscriptions:\n  - enabled: maybe\n", []string{"line 2"}},
+		{"two documents", "subscriptions: []\n---\nsubscriptions: []\n", []string{"one YAML document"}},
+		{"invalid url", "subscriptions:\n  - tenant_id: a\n    url: https://a.example/\n    event_types: [PLAYER_OPTED_IN]\n" +
+			"  - id: b\n    tenant_id: a\n    url: hooks.example/x\n    event_types: [PLAYER_OPTED_IN]\n",
+			[]string{`subscriptions[1] (id "b", line 5): field "url"`}},
+		{"unknown event type", "subscriptions:\n  - tenant_id: a\n    url: https://a.example/\n    event_types: [PRIZE_WON]\n",
+			[]string{`subscriptions[0] (line 2): field "event_types"`, "PRIZE_WON"}},
+		{"missing tenant", "subscriptions:\n  - url: https://a.example/\n    event_types: [PLAYER_OPTED_IN]\n",
+			[]string{`field "tenant_id"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseFile(strings.NewReader(tt.file))
+			if err == nil {
+				t.Fatal("ParseFile succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseFileValidationErrorIsTyped(t *testing.T) {
+	_, err := ParseFile(strings.NewReader("subscriptions:\n  - tenant_id: a\n    url: ftp://a/\n    event_types: [PLAYER_OPTED_IN]\n"))
+	var ee *EntryError
+	var fe *FieldError
+	if !errors.As(err, &ee) || ee.Line != 2 || !errors.As(err, &fe) || fe.Field != "url" {
+		t.Errorf("ParseFile = %v, want an *EntryError at line 2 wrapping a url *FieldError", err)
+	}
+}
+
+func TestParseFileEmptyListIsAllowed(t *testing.T) {
+	got, err := ParseFile(strings.NewReader("subscriptions: []\n"))
+	if err != nil || len(got) != 0 {
+		t.Errorf("ParseFile = %v, %v; want an empty table", got, err)
+	}
+}
+
+func TestWriteFileRoundTrip(t *testing.T) {
+	in, err := ParseFile(strings.NewReader(sampleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in[1].ID = derivedID(in[1].TenantID, in[1].URL)
+	var buf bytes.Buffer
+	if err := WriteFile(&buf, in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ParseFile(&buf)
+	if err != nil {
+		t.Fatalf("ParseFile(WriteFile()) = %v; file:\n%s", err, buf.String())
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Errorf("round trip =\n%+v\nwant\n%+v", out, in)
+	}
+}
+
+func FuzzParseFile(f *testing.F) {
+	f.Add(sampleFile)
+	f.Add("subscriptions: []\n")
+	f.Add("subscriptions:\n  - {tenant_id: a, url: 'https://a/', event_types: [PLAYER_OPTED_OUT], enabled: false}\n")
+	f.Add("subscriptions:\n  - ~\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		subs, err := ParseFile(strings.NewReader(file))
+		if err != nil {
+			return
+		}
+		for i, s := range subs {
+			if err := s.Validate(); err != nil {
+				t.Fatalf("ParseFile accepted entry %d that does not validate: %v", i, err)
+			}
+		}
+		var buf bytes.Buffer
+		if err := WriteFile(&buf, subs); err != nil {
+			t.Fatalf("WriteFile: %v", err)
+		}
+		again, err := ParseFile(&buf)
+		if err != nil {
+			t.Fatalf("ParseFile(WriteFile()) = %v; file:\n%s", err, buf.String())
+		}
+		if len(again) != len(subs) {
+			t.Fatalf("round trip: %d entries, want %d", len(again), len(subs))
+		}
+		for i := range subs {
+			if !sameContent(again[i], subs[i]) {
+				t.Fatalf("round trip entry %d = %+v, want %+v", i, again[i], subs[i])
+			}
+		}
+	})
+}

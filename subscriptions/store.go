@@ -1,0 +1,376 @@
+// Package subscriptions owns the subscription table: the model and its
+// validation, the table in Redis (Store), the in-process copy the worker
+// matches events against (Table), and the YAML file `subscriptions apply`
+// reads.
+//
+// # Redis key layout
+//
+// Every key and channel starts with redis.key_prefix (default "webhookd:"):
+//
+//   - <prefix>subscriptions: a HASH, subscription id → the subscription as
+//     JSON (id, tenant_id, url, event_types, api_key, campaign_ids, enabled,
+//     created_at, updated_at). API keys are stored in clear: protect Redis
+//     with ACLs and TLS.
+//   - <prefix>subscriptions:version: an integer, INCRed by every write.
+//   - <prefix>subscriptions:changed: a pub/sub channel; every write PUBLISHes
+//     the new version on it.
+//
+// Every write is one optimistic transaction: WATCH the hash and the version,
+// read, then MULTI HSET/HDEL + INCR version + PUBLISH, EXEC; a concurrent
+// writer makes EXEC fail and the write is retried on fresh data. A write that
+// changes nothing (an apply of the same file, enabling an enabled
+// subscription) writes nothing and does not bump the version. Each pod
+// reloads its copy on every message, when a poll of the version key
+// (subscriptions.poll_interval) sees a new value, and every
+// subscriptions.refresh_interval regardless.
+package subscriptions
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/unibo/webhookd/config"
+)
+
+// Errors callers can test with errors.Is.
+var (
+	ErrNotFound = errors.New("subscription not found")
+	ErrExists   = errors.New("subscription already exists")
+)
+
+// maxAttempts bounds the optimistic retries of one write.
+const maxAttempts = 100
+
+// NewRedisClient returns a client for the Redis that holds the table.
+func NewRedisClient(cfg config.Redis) redis.UniversalClient {
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:       []string{cfg.Addr},
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		DB:          cfg.DB,
+		DialTimeout: cfg.DialTimeout,
+	})
+}
+
+// Store reads and writes the subscription table in Redis. It is safe for
+// concurrent use, also across processes.
+type Store struct {
+	rdb        redis.UniversalClient
+	hashKey    string
+	versionKey string
+	channel    string
+	now        func() time.Time
+}
+
+// NewStore returns a store whose keys start with keyPrefix.
+func NewStore(rdb redis.UniversalClient, keyPrefix string) *Store {
+	return &Store{
+		rdb:        rdb,
+		hashKey:    keyPrefix + "subscriptions",
+		versionKey: keyPrefix + "subscriptions:version",
+		channel:    keyPrefix + "subscriptions:changed",
+		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+	}
+}
+
+// CorruptError is a hash entry that does not decode into a subscription with
+// its own id. Load skips such entries and reports them.
+type CorruptError struct {
+	ID  string
+	Err error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("subscription %q: stored entry is unreadable (delete it or apply a file that defines it): %v", e.ID, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+func decode(id, raw string) (Subscription, error) {
+	var s Subscription
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return Subscription{}, &CorruptError{ID: id, Err: err}
+	}
+	if s.ID != id {
+		return Subscription{}, &CorruptError{ID: id, Err: fmt.Errorf("its JSON has id %q", s.ID)}
+	}
+	return s, nil
+}
+
+// Snapshot is the whole table as read at one version.
+type Snapshot struct {
+	// Subscriptions are sorted by tenant, then creation time, then id.
+	Subscriptions []Subscription
+	Version       int64
+	// Skipped are the entries that could not be decoded.
+	Skipped []*CorruptError
+}
+
+// Load reads the whole table and its version in one MULTI/EXEC. Unreadable
+// entries are left out and listed in Skipped: one bad entry must not stop
+// every pod from loading the others.
+func (s *Store) Load(ctx context.Context) (Snapshot, error) {
+	var all *redis.MapStringStringCmd
+	var ver *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		all = p.HGetAll(ctx, s.hashKey)
+		ver = p.Get(ctx, s.versionKey)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
+	}
+	entries, err := all.Result()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
+	}
+	version, err := parseVersion(ver)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
+	}
+	snap := Snapshot{Version: version, Subscriptions: make([]Subscription, 0, len(entries))}
+	for id, raw := range entries {
+		sub, err := decode(id, raw)
+		if err != nil {
+			var ce *CorruptError
+			errors.As(err, &ce)
+			snap.Skipped = append(snap.Skipped, ce)
+			continue
+		}
+		snap.Subscriptions = append(snap.Subscriptions, sub)
+	}
+	sortSubscriptions(snap.Subscriptions)
+	slices.SortFunc(snap.Skipped, func(a, b *CorruptError) int { return cmp.Compare(a.ID, b.ID) })
+	return snap, nil
+}
+
+func sortSubscriptions(subs []Subscription) {
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return cmp.Or(cmp.Compare(a.TenantID, b.TenantID), a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+// Version returns the table's version: 0 before the first write.
+func (s *Store) Version(ctx context.Context) (int64, error) {
+	v, err := parseVersion(s.rdb.Get(ctx, s.versionKey))
+	if err != nil {
+		return 0, fmt.Errorf("read subscriptions version: %w", err)
+	}
+	return v, nil
+}
+
+func parseVersion(cmd *redis.StringCmd) (int64, error) {
+	v, err := cmd.Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("version key: %w", err)
+	}
+	return v, nil
+}
+
+// List returns the readable subscriptions of tenant ("" for all), sorted by
+// tenant, then creation time, then id. Use Load to see unreadable entries.
+func (s *Store) List(ctx context.Context, tenant string) ([]Subscription, error) {
+	snap, err := s.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tenant == "" {
+		return snap.Subscriptions, nil
+	}
+	return slices.DeleteFunc(snap.Subscriptions, func(sub Subscription) bool { return sub.TenantID != tenant }), nil
+}
+
+// Get returns one subscription; the error wraps ErrNotFound when there is none.
+func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
+	raw, err := s.rdb.HGet(ctx, s.hashKey, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Subscription{}, fmt.Errorf("get subscription %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get subscription %q: %w", id, err)
+	}
+	return decode(id, raw)
+}
+
+// Add stores a new subscription, with a fresh id when sub.ID is empty, and
+// returns it as stored. Nothing is written when sub is invalid or its id is
+// taken (the error wraps ErrExists).
+func (s *Store) Add(ctx context.Context, sub Subscription) (Subscription, error) {
+	if err := sub.Validate(); err != nil {
+		return Subscription{}, fmt.Errorf("invalid subscription: %w", err)
+	}
+	sub = sub.clone()
+	if sub.ID == "" {
+		sub.ID = NewID()
+	}
+	sub.CreatedAt = s.now()
+	sub.UpdatedAt = sub.CreatedAt
+	err := s.commit(ctx, func(tx *redis.Tx) (mutation, error) {
+		exists, err := tx.HExists(ctx, s.hashKey, sub.ID).Result()
+		if err != nil {
+			return mutation{}, err
+		}
+		if exists {
+			return mutation{}, ErrExists
+		}
+		return mutation{set: []Subscription{sub}}, nil
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("add subscription %q: %w", sub.ID, err)
+	}
+	return sub, nil
+}
+
+// Update applies change to the stored subscription and stores the result when
+// it is valid and differs. The id and creation time cannot change; UpdatedAt
+// is bumped. change may run more than once when writers race, so it must only
+// modify its argument.
+func (s *Store) Update(ctx context.Context, id string, change func(*Subscription) error) (Subscription, error) {
+	var out Subscription
+	err := s.commit(ctx, func(tx *redis.Tx) (mutation, error) {
+		raw, err := tx.HGet(ctx, s.hashKey, id).Result()
+		if errors.Is(err, redis.Nil) {
+			return mutation{}, ErrNotFound
+		}
+		if err != nil {
+			return mutation{}, err
+		}
+		old, err := decode(id, raw)
+		if err != nil {
+			return mutation{}, err
+		}
+		next := old.clone()
+		if err := change(&next); err != nil {
+			return mutation{}, err
+		}
+		next.ID, next.CreatedAt, next.UpdatedAt = old.ID, old.CreatedAt, old.UpdatedAt
+		if err := next.Validate(); err != nil {
+			return mutation{}, fmt.Errorf("invalid subscription: %w", err)
+		}
+		if sameContent(old, next) {
+			out = old
+			return mutation{}, nil
+		}
+		next.UpdatedAt = s.now()
+		out = next
+		return mutation{set: []Subscription{next}}, nil
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("update subscription %q: %w", id, err)
+	}
+	return out, nil
+}
+
+// Delete removes a subscription; the error wraps ErrNotFound when there is none.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	err := s.commit(ctx, func(tx *redis.Tx) (mutation, error) {
+		exists, err := tx.HExists(ctx, s.hashKey, id).Result()
+		if err != nil {
+			return mutation{}, err
+		}
+		if !exists {
+			return mutation{}, ErrNotFound
+		}
+		return mutation{del: []string{id}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete subscription %q: %w", id, err)
+	}
+	return nil
+}
+
+// mutation is what one write changes in the hash.
+type mutation struct {
+	set []Subscription
+	del []string
+}
+
+// commit runs plan inside WATCH of the hash and version keys and writes its
+// mutation, the version bump and the change message in one MULTI/EXEC. When
+// another writer got in first, it runs plan again on fresh data.
+func (s *Store) commit(ctx context.Context, plan func(tx *redis.Tx) (mutation, error)) error {
+	pause := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			m, err := plan(tx)
+			if err != nil || (len(m.set) == 0 && len(m.del) == 0) {
+				return err
+			}
+			version, err := parseVersion(tx.Get(ctx, s.versionKey))
+			if err != nil {
+				return err
+			}
+			fields := make([]any, 0, 2*len(m.set))
+			for _, sub := range m.set {
+				raw, err := json.Marshal(sub)
+				if err != nil {
+					return fmt.Errorf("encode subscription %q: %w", sub.ID, err)
+				}
+				fields = append(fields, sub.ID, raw)
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				if len(fields) > 0 {
+					p.HSet(ctx, s.hashKey, fields...)
+				}
+				if len(m.del) > 0 {
+					p.HDel(ctx, s.hashKey, m.del...)
+				}
+				p.Incr(ctx, s.versionKey)
+				// The version is watched, so the INCR above yields version+1.
+				p.Publish(ctx, s.channel, version+1)
+				return nil
+			})
+			return err
+		}, s.hashKey, s.versionKey)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("other writers kept changing the table, gave up after %d attempts: %w", attempt, err)
+		}
+		t := time.NewTimer(rand.N(pause) + pause/2)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// WatchChanges calls notify once the change channel is subscribed (a change
+// may have been missed before) and on every change message. It returns nil
+// when ctx is done and an error when the subscription breaks; the caller
+// decides when to call it again.
+func (s *Store) WatchChanges(ctx context.Context, notify func()) error {
+	ps := s.rdb.Subscribe(ctx, s.channel)
+	defer ps.Close()
+	// Receive does not return on cancellation; closing the PubSub unblocks it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("subscribe to %s: %w", s.channel, err)
+		}
+		switch msg.(type) {
+		case *redis.Subscription, *redis.Message:
+			notify()
+		}
+	}
+}
