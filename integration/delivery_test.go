@@ -26,7 +26,7 @@ func TestGuideExamplesArriveExactly(t *testing.T) {
 	withKey, noKey := testenv.NewReceiver(t), testenv.NewReceiver(t)
 	s.subscribe(subscriptions.Subscription{TenantID: "tenant-demo", URL: withKey.URL + "/hook", APIKey: "sk_live_0123456789abcdef"})
 	s.subscribe(subscriptions.Subscription{TenantID: "tenant-demo", URL: noKey.URL + "/hook"})
-	testenv.StartWorker(t, s.cfg)
+	s.start()
 
 	for _, ex := range event.Examples {
 		topic := s.cfg.Kafka.Topics[0]
@@ -97,7 +97,7 @@ func TestMatchingTenantTypeCampaignAndDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.subscribe(subscriptions.Subscription{TenantID: "globex", URL: other.URL})
-	w := testenv.StartWorker(t, s.cfg)
+	w := s.start()
 
 	events := []string{
 		payout("acme", "c1", "r-acme-c1", "p1"),
@@ -151,7 +151,7 @@ func TestFailuresAreLoggedOnceAndNotRetried(t *testing.T) {
 	sb := s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: broken.URL})
 	ss := s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: slow.URL})
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: healthy.URL})
-	w := testenv.StartWorker(t, s.cfg)
+	w := s.start()
 
 	s.publish("player-1", payout("acme", "c1", "req-1", "player-1"), payout("acme", "c1", "req-2", "player-1"))
 	waitHandled(t, w, 2)
@@ -210,7 +210,7 @@ func TestInvalidEventsAreSkippedWithoutStalling(t *testing.T) {
 	s.cfg.Kafka.Partitions = 1
 	rc := testenv.NewReceiver(t)
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
-	w := testenv.StartWorker(t, s.cfg)
+	w := s.start()
 
 	s.publish("same-key",
 		`{"tenant_id":"acme","event_type":`,
@@ -250,14 +250,14 @@ func TestCleanRestartResumesWithoutRedelivery(t *testing.T) {
 	s := newSuite(t)
 	rc := testenv.NewReceiver(t)
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
-	first := testenv.StartWorker(t, s.cfg)
+	first := s.start()
 	for i := 0; i < 20; i++ {
 		s.publish(fmt.Sprint("player-", i%5), payout("acme", "c1", fmt.Sprint("before-", i), fmt.Sprint("player-", i%5)))
 	}
 	waitHandled(t, first, 20)
 	first.Stop(t)
 
-	second := testenv.StartWorker(t, s.cfg)
+	second := s.start()
 	for i := 0; i < 5; i++ {
 		s.publish(fmt.Sprint("player-", i), payout("acme", "c1", fmt.Sprint("after-", i), fmt.Sprint("player-", i)))
 	}
@@ -287,7 +287,7 @@ func TestSubscriptionAddedWhileRunningIsUsedWithin2s(t *testing.T) {
 	s := newSuite(t)
 	early := testenv.NewReceiver(t)
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: early.URL})
-	w := testenv.StartWorker(t, s.cfg)
+	w := s.start()
 
 	late := testenv.NewReceiver(t)
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: late.URL})
@@ -309,7 +309,7 @@ func TestSameKeyOrderUnderConcurrency(t *testing.T) {
 		return http.StatusOK
 	})
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
-	w := testenv.StartWorker(t, s.cfg)
+	w := s.start()
 
 	const keys, perKey = 20, 25
 	var msgs []kafka.Message

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,10 +36,11 @@ func TestMain(m *testing.M) {
 
 // suite is one test's world: services, a config of its own, the store.
 type suite struct {
-	t     *testing.T
-	env   testenv.Env
-	cfg   config.Config
-	store *subscriptions.Store
+	t       *testing.T
+	env     testenv.Env
+	cfg     config.Config
+	store   *subscriptions.Store
+	secrets []string // API keys used; none may appear in any log line
 }
 
 func newSuite(t *testing.T) *suite {
@@ -60,7 +62,36 @@ func (s *suite) subscribe(sub subscriptions.Subscription) subscriptions.Subscrip
 	if err != nil {
 		s.t.Fatalf("add subscription: %v", err)
 	}
+	if sub.APIKey != "" {
+		s.secrets = append(s.secrets, sub.APIKey)
+	}
 	return got
+}
+
+// start runs a worker on the suite's config; when the test ends, every log
+// line it wrote is searched for the suite's API keys.
+func (s *suite) start() *testenv.Worker {
+	s.t.Helper()
+	return s.watch(testenv.StartWorker(s.t, s.cfg))
+}
+
+func (s *suite) startNoWait() *testenv.Worker {
+	s.t.Helper()
+	return s.watch(testenv.StartWorkerNoWait(s.t, s.cfg))
+}
+
+func (s *suite) watch(w *testenv.Worker) *testenv.Worker {
+	s.t.Cleanup(func() {
+		for _, e := range w.Logs.All() {
+			line := e.Message + fmt.Sprint(e.ContextMap())
+			for _, secret := range s.secrets {
+				if strings.Contains(line, secret) {
+					s.t.Errorf("API key in a log line: %s", line)
+				}
+			}
+		}
+	})
+	return w
 }
 
 // publish sends raw domain events to the first topic, keyed by key.
