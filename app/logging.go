@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -32,4 +33,14 @@ func NewLogger(cfg config.Log) (*zap.Logger, error) {
 		return nil, fmt.Errorf("build logger: %w", err)
 	}
 	return log, nil
+}
+
+// RedisLogger routes go-redis's own pool messages ("failed to dial after 5
+// attempts") into zap at debug level: the subscription table already
+// reports an outage once, as a warning, and says when it ends.
+type RedisLogger struct{ Log *zap.Logger }
+
+// Printf implements go-redis's logging interface.
+func (l RedisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.Log.Debug(fmt.Sprintf(format, v...))
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/unibo/webhookd/app"
 )
 
@@ -17,6 +19,7 @@ func runWorker(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	redis.SetLogger(app.RedisLogger{Log: log.Named("redis")}) // go-redis has only a process-wide logger
 	w, err := app.New(cfg, log)
 	if err != nil {
 		return err
