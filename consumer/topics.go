@@ -15,11 +15,11 @@ import (
 // cfg.Partitions partitions. Existing topics are never altered: a topic
 // with fewer partitions than configured is reported and left alone.
 func EnsureTopics(ctx context.Context, cfg config.Kafka, log *zap.Logger) error {
-	client := &kafka.Client{
-		Addr:      kafka.TCP(cfg.Brokers...),
-		Timeout:   cfg.DialTimeout,
-		Transport: &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: cfg.DialTimeout},
-	}
+	// A transport of its own: kafka-go's shared default transport answers
+	// metadata requests from a cache that may predate a topic's creation.
+	transport := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: cfg.DialTimeout}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: cfg.Topics})
 	if err != nil {
 		return fmt.Errorf("read topic metadata: %w", err)

@@ -115,7 +115,7 @@ func waitHandled(t *testing.T, w *testenv.Worker, n int64) {
 // committed reads the group's committed offset of each partition of topic.
 func committed(t *testing.T, cfg config.Config, topic string) map[int]int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}
 	parts := make([]int, cfg.Kafka.Partitions)
 	for i := range parts {
 		parts[i] = i
@@ -136,7 +136,7 @@ func committed(t *testing.T, cfg config.Config, topic string) map[int]int64 {
 // endOffsets reads the high watermark of each partition of topic.
 func endOffsets(t *testing.T, cfg config.Config, topic string) map[int]int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	for p := 0; p < cfg.Kafka.Partitions; p++ {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
