@@ -37,7 +37,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		cfg:      cfg,
 		log:      log,
 		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
-		sender:   delivery.NewSender(cfg.Delivery),
+		sender:   delivery.NewSender(cfg.Delivery, log.Named("delivery")),
 		closeRDB: rdb.Close,
 	}
 	w.fanout = delivery.NewFanout(w.table, w.sender, log.Named("delivery"))

@@ -60,9 +60,10 @@ type Kafka struct {
 
 // Consumer configures how each partition's messages are processed.
 type Consumer struct {
-	MaxInFlight    int           `mapstructure:"max_in_flight"`
-	KeyConcurrency int           `mapstructure:"key_concurrency"`
-	CommitInterval time.Duration `mapstructure:"commit_interval"`
+	MaxInFlight      int           `mapstructure:"max_in_flight"`
+	MaxInFlightTotal int           `mapstructure:"max_in_flight_total"`
+	KeyConcurrency   int           `mapstructure:"key_concurrency"`
+	CommitInterval   time.Duration `mapstructure:"commit_interval"`
 }
 
 // Redis configures the connection to the subscription table.
@@ -84,14 +85,23 @@ type Subscriptions struct {
 // Delivery configures the HTTP requests sent to partners.
 type Delivery struct {
 	Timeout             time.Duration `mapstructure:"timeout"`
-	MaxConnsPerHost     int           `mapstructure:"max_conns_per_host"`
+	EndpointConcurrency int           `mapstructure:"endpoint_concurrency"`
 	MaxIdleConnsPerHost int           `mapstructure:"max_idle_conns_per_host"`
 	MaxResponseBytes    int64         `mapstructure:"max_response_bytes"`
+	Breaker             Breaker       `mapstructure:"breaker"`
+}
+
+// Breaker configures the per-endpoint circuit breaker.
+type Breaker struct {
+	Failures     int           `mapstructure:"failures"`
+	StallTimeout time.Duration `mapstructure:"stall_timeout"`
+	Cooldown     time.Duration `mapstructure:"cooldown"`
 }
 
 // Ops configures the health endpoints' HTTP server.
 type Ops struct {
-	Addr string `mapstructure:"addr"`
+	Addr  string `mapstructure:"addr"`
+	Pprof bool   `mapstructure:"pprof"`
 }
 
 // Option documents one configuration key: its default and what it trades.
@@ -130,6 +140,7 @@ var Options = []Option{
 	{"kafka.fetch_max_bytes", 10 << 20, "largest fetch response per partition; bounds memory per partition"},
 	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes"},
 	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash"},
+	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count"},
 	{"consumer.key_concurrency", 32, "messages of different keys delivered at once per partition; same-key messages are always sequential"},
 	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic"},
 	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table"},
@@ -141,10 +152,14 @@ var Options = []Option{
 	{"subscriptions.poll_interval", time.Second, "how often the table's version key is checked, besides pub/sub; bounds how stale a pod can be"},
 	{"subscriptions.refresh_interval", 30 * time.Second, "unconditional full reload of the table"},
 	{"delivery.timeout", 30 * time.Second, "whole-request timeout per webhook POST (the guide promises partners 30 s)"},
-	{"delivery.max_conns_per_host", 64, "open connections per partner host; caps the load on one partner"},
-	{"delivery.max_idle_conns_per_host", 64, "keep-alive connections kept per partner host"},
+	{"delivery.endpoint_concurrency", 256, "requests in flight per partner endpoint (scheme://host:port), also its connection cap; the most load one partner gets, and what a slow partner can absorb (256 at 50 ms = 5,000/s)"},
+	{"delivery.max_idle_conns_per_host", 256, "keep-alive connections kept per partner host; below endpoint_concurrency, bursts open new connections"},
 	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused"},
+	{"delivery.breaker.failures", 5, "consecutive failures (errors, timeouts, 5xx, 429) that open an endpoint's circuit"},
+	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with endpoint_concurrency requests outstanding, the oldest this old, is unresponsive: its circuit opens without waiting for the timeouts"},
+	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again"},
 	{"ops.addr", ":8081", "listen address of /healthz and /readyz"},
+	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)"},
 	{"shutdown_timeout", 25 * time.Second, "on SIGTERM, how long in-flight deliveries get to finish before the final commit; keep below the pod's terminationGracePeriodSeconds"},
 }
 
@@ -287,6 +302,9 @@ func (c Config) Validate() error {
 	if c.Consumer.MaxInFlight < 1 {
 		bad("consumer.max_in_flight", "must be at least 1, got %d", c.Consumer.MaxInFlight)
 	}
+	if c.Consumer.MaxInFlightTotal < c.Consumer.MaxInFlight {
+		bad("consumer.max_in_flight_total", "must be at least consumer.max_in_flight (%d), got %d", c.Consumer.MaxInFlight, c.Consumer.MaxInFlightTotal)
+	}
 	if c.Consumer.KeyConcurrency < 1 {
 		bad("consumer.key_concurrency", "must be at least 1, got %d", c.Consumer.KeyConcurrency)
 	}
@@ -303,9 +321,14 @@ func (c Config) Validate() error {
 	positive("subscriptions.poll_interval", c.Subscriptions.PollInterval)
 	positive("subscriptions.refresh_interval", c.Subscriptions.RefreshInterval)
 	positive("delivery.timeout", c.Delivery.Timeout)
-	if c.Delivery.MaxConnsPerHost < 1 {
-		bad("delivery.max_conns_per_host", "must be at least 1, got %d", c.Delivery.MaxConnsPerHost)
+	if c.Delivery.EndpointConcurrency < 1 {
+		bad("delivery.endpoint_concurrency", "must be at least 1, got %d", c.Delivery.EndpointConcurrency)
 	}
+	if c.Delivery.Breaker.Failures < 1 {
+		bad("delivery.breaker.failures", "must be at least 1, got %d", c.Delivery.Breaker.Failures)
+	}
+	positive("delivery.breaker.stall_timeout", c.Delivery.Breaker.StallTimeout)
+	positive("delivery.breaker.cooldown", c.Delivery.Breaker.Cooldown)
 	if c.Delivery.MaxIdleConnsPerHost < 0 {
 		bad("delivery.max_idle_conns_per_host", "must not be negative, got %d", c.Delivery.MaxIdleConnsPerHost)
 	}

@@ -38,6 +38,8 @@ type Consumer struct {
 	deliver         Deliverer
 	log             *zap.Logger
 
+	// total bounds the messages in flight across every partition.
+	total  chan struct{}
 	joined atomic.Bool
 	stats  Stats
 }
@@ -50,6 +52,7 @@ func New(cfg config.Config, d Deliverer, log *zap.Logger) *Consumer {
 		shutdownTimeout: cfg.ShutdownTimeout,
 		deliver:         d,
 		log:             log,
+		total:           make(chan struct{}, cfg.Consumer.MaxInFlightTotal),
 	}
 }
 

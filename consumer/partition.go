@@ -76,6 +76,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 					tracker.finish(m.Offset)
 				}
 				<-slots
+				<-p.c.total
 			}
 		}(lanes[i])
 	}
@@ -95,12 +96,14 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			}
 			continue
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		// Backpressure: wait for room in this partition's window and in the
+		// pod's; fetching stops meanwhile, so memory stays bounded.
+		if !acquire(ctx, slots) {
 			break // not started: the next owner reads it again
+		}
+		if !acquire(ctx, p.c.total) {
+			<-slots
+			break
 		}
 		tracker.start(m.Offset)
 		lanes[laneOf(m.Key, &rr, len(lanes))] <- m
@@ -136,4 +139,14 @@ func laneOf(key []byte, rr *uint32, n int) int {
 	h := fnv.New32a()
 	_, _ = h.Write(key)
 	return int(h.Sum32() % uint32(n))
+}
+
+// acquire takes a slot of sem, or gives up when ctx ends.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

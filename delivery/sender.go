@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/unibo/webhookd/config"
 )
 
@@ -58,22 +60,26 @@ func (e *StatusError) Error() string {
 // configured delivery timeout.
 var ErrTimeout = errors.New("delivery timed out")
 
-// Sender POSTs payloads over one shared keep-alive transport.
+// Sender POSTs payloads over one shared keep-alive transport, at most
+// delivery.endpoint_concurrency at a time per endpoint, through each
+// endpoint's circuit breaker.
 type Sender struct {
-	client  *http.Client
-	timeout time.Duration
-	maxResp int64
+	client    *http.Client
+	timeout   time.Duration
+	maxResp   int64
+	endpoints *endpoints
 }
 
-// NewSender builds a Sender from the delivery configuration.
-func NewSender(cfg config.Delivery) *Sender {
+// NewSender builds a Sender from the delivery configuration. Circuit state
+// changes are logged on log.
+func NewSender(cfg config.Delivery, log *zap.Logger) *Sender {
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          0, // no global cap; the per-host caps below bound it
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
-		MaxConnsPerHost:       cfg.MaxConnsPerHost,
+		MaxConnsPerHost:       cfg.EndpointConcurrency,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -90,21 +96,50 @@ func NewSender(cfg config.Delivery) *Sender {
 		},
 		timeout: cfg.Timeout,
 		maxResp: cfg.MaxResponseBytes,
+		endpoints: newEndpoints(cfg.EndpointConcurrency, cfg.Breaker, func(origin string, to circuitState, reason string) {
+			log.Warn("endpoint circuit "+to.String(), zap.String("endpoint", origin), zap.String("reason", reason))
+		}),
 	}
 }
 
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
-// Send POSTs body to the endpoint with exactly the guide's headers.
+// Send POSTs body to the endpoint with exactly the guide's headers. A
+// delivery to an endpoint whose circuit is open is not attempted and fails
+// with ErrCircuitOpen.
 func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	start := time.Now()
+	p, err := s.endpoints.get(ep.URL).acquire(ctx)
+	if err != nil {
+		return Result{Duration: time.Since(start), Err: err}
+	}
+	res := s.post(p.ctx, ep, body)
+	res.Duration = time.Since(start)
+	p.done(classify(ctx, res))
+	return res
+}
+
+// classify says what a result means for the endpoint's breaker.
+func classify(ctx context.Context, res Result) outcome {
+	switch {
+	case res.Err == nil:
+		return succeeded
+	case ctx.Err() != nil:
+		return neutral // we are shutting down; the partner did nothing wrong
+	case res.Status == 0, res.Status >= 500, res.Status == http.StatusRequestTimeout, res.Status == http.StatusTooManyRequests:
+		return failed
+	}
+	return neutral // a 4xx is the partner's answer about this request, not about its health
+}
+
+func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return Result{Duration: time.Since(start), Err: fmt.Errorf("build request: %w", err)}
+		return Result{Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header = http.Header{
 		"Content-Type": contentTypeJSON,
@@ -116,12 +151,12 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return Result{Duration: time.Since(start), Err: transportError(ctx, err)}
+		return Result{Err: transportError(ctx, err)}
 	}
 	// Drain (up to a cap) so the connection goes back to the pool.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.maxResp))
 	_ = resp.Body.Close()
-	res := Result{Status: resp.StatusCode, Duration: time.Since(start)}
+	res := Result{Status: resp.StatusCode}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		res.Err = &StatusError{Status: resp.StatusCode}
 	}
@@ -133,6 +168,9 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 func transportError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ErrTimeout
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+		return errStalled
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {

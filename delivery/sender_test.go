@@ -12,13 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/unibo/webhookd/config"
 )
 
 func testSender(timeout time.Duration) *Sender {
 	cfg := config.Defaults().Delivery
 	cfg.Timeout = timeout
-	return NewSender(cfg)
+	return NewSender(cfg, zap.NewNop())
 }
 
 func TestSendPostsBodyWithExactlyTheGuideHeaders(t *testing.T) {

@@ -1,0 +1,173 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/unibo/webhookd/config"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	var changes []string
+	e := newEndpoint(4, config.Breaker{Failures: 3, StallTimeout: time.Minute, Cooldown: 10 * time.Second}, clk.now,
+		func(to circuitState, _ string) { changes = append(changes, to.String()) })
+	ctx := context.Background()
+	do := func(o outcome) error {
+		p, err := e.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		p.done(o)
+		return nil
+	}
+
+	for i := 0; i < 2; i++ {
+		_ = do(failed)
+	}
+	_ = do(succeeded) // a success resets the count
+	_ = do(neutral)   // a 4xx says nothing
+	for i := 0; i < 2; i++ {
+		_ = do(failed)
+	}
+	if e.State() != closed {
+		t.Fatal("opened before 3 consecutive failures")
+	}
+	_ = do(failed)
+	if e.State() != open {
+		t.Fatal("not open after 3 consecutive failures")
+	}
+	if err := do(succeeded); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("open circuit admitted a request: %v", err)
+	}
+
+	clk.add(10 * time.Second)
+	probe, err := e.acquire(ctx)
+	if err != nil {
+		t.Fatalf("no probe after the cool-down: %v", err)
+	}
+	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("a second request got through while probing: %v", err)
+	}
+	probe.done(failed)
+	if e.State() != open {
+		t.Fatal("failed probe did not reopen")
+	}
+	clk.add(10 * time.Second)
+	if err := do(succeeded); err != nil {
+		t.Fatal(err)
+	}
+	if e.State() != closed {
+		t.Fatal("successful probe did not close")
+	}
+	want := "open,half-open,open,half-open,closed"
+	if got := join(changes); got != want {
+		t.Fatalf("transitions %s, want %s", got, want)
+	}
+}
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}
+
+func TestStalledEndpointOpensAndAbandonsOutstanding(t *testing.T) {
+	e := newEndpoint(2, config.Breaker{Failures: 100, StallTimeout: 150 * time.Millisecond, Cooldown: time.Minute}, time.Now, nil)
+	ctx := context.Background()
+	a, _ := e.acquire(ctx)
+	b, _ := e.acquire(ctx)
+
+	start := time.Now()
+	_, err := e.acquire(ctx) // every slot taken: waits, then finds the endpoint stalled
+	if !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("third request: %v", err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond || waited > 2*time.Second {
+		t.Fatalf("gave up after %s, want about the stall timeout", waited)
+	}
+	for _, p := range []*permit{a, b} {
+		if !errors.Is(context.Cause(p.ctx), errStalled) {
+			t.Fatalf("outstanding request not abandoned: %v", context.Cause(p.ctx))
+		}
+	}
+	a.done(failed)
+	b.done(failed)
+	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("circuit not open after the stall: %v", err)
+	}
+}
+
+// A partner that never answers costs the healthy partner nothing once its
+// circuit opens: its deliveries fail fast instead of each waiting for the
+// (here 30 s) timeout.
+func TestDeadEndpointDoesNotHoldHealthyOne(t *testing.T) {
+	release := make(chan struct{})
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer dead.Close()
+	defer close(release)
+	var healthyHits atomic.Int64
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { healthyHits.Add(1) }))
+	defer healthy.Close()
+
+	cfg := config.Defaults().Delivery
+	cfg.Timeout = 30 * time.Second
+	cfg.EndpointConcurrency = 8
+	cfg.Breaker.StallTimeout = 200 * time.Millisecond
+	s := NewSender(cfg, zap.NewNop())
+	defer s.Close()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	var deadFailed atomic.Int64
+	for i := 0; i < 200; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if res := s.Send(context.Background(), Endpoint{URL: dead.URL}, []byte(`{}`)); !res.OK() {
+				deadFailed.Add(1)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			s.Send(context.Background(), Endpoint{URL: healthy.URL}, []byte(`{}`))
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("deliveries took %s beside a dead endpoint", took)
+	}
+	if healthyHits.Load() != 200 || deadFailed.Load() != 200 {
+		t.Fatalf("healthy %d/200 delivered, dead %d/200 failed", healthyHits.Load(), deadFailed.Load())
+	}
+}
