@@ -174,7 +174,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 
 // handle decodes one message and delivers it. It returns when the delivery
 // attempts are over (or ctx is cancelled).
-func (c *Consumer) handle(ctx context.Context, m kafka.Message, log *zap.Logger) {
+func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger) {
 	defer c.stats.Handled.Add(1)
 	ev, err := event.Decode(m.Value)
 	if err != nil {

@@ -60,12 +60,14 @@ func (p *partitionConsumer) run(ctx context.Context) {
 
 	opts := p.c.opts
 	slots := make(chan struct{}, opts.MaxInFlight)
-	lanes := make([]chan kafka.Message, opts.KeyConcurrency)
+	// Lanes carry pointers: a lane's buffer is sized for the whole window
+	// so dispatch never blocks on one busy key, and that must stay small.
+	lanes := make([]chan *kafka.Message, opts.KeyConcurrency)
 	var wg sync.WaitGroup
 	for i := range lanes {
-		lanes[i] = make(chan kafka.Message, opts.MaxInFlight)
+		lanes[i] = make(chan *kafka.Message, opts.MaxInFlight)
 		wg.Add(1)
-		go func(lane <-chan kafka.Message) {
+		go func(lane <-chan *kafka.Message) {
 			defer wg.Done()
 			for m := range lane {
 				p.c.handle(work, m, p.log)
@@ -106,7 +108,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			break
 		}
 		tracker.start(m.Offset)
-		lanes[laneOf(m.Key, &rr, len(lanes))] <- m
+		lanes[laneOf(m.Key, &rr, len(lanes))] <- &m
 	}
 
 	// The generation is over: stop fetching, let in-flight deliveries finish

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -20,10 +21,15 @@ import (
 func TestRebalanceLosesNothing(t *testing.T) {
 	s := newSuite(t)
 	rc := testenv.NewReceiver(t)
+	// Random partner latency keeps deliveries in flight while partitions move.
+	rc.SetRespond(func(r testenv.Request) int {
+		time.Sleep(time.Duration(len(r.Body)%10) * time.Millisecond)
+		return http.StatusOK
+	})
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
-	first := s.start()
+	s.start()
 
-	const total = 300
+	const total = 600
 	produce := func(from, to int) {
 		var msgs []kafka.Message
 		for i := from; i < to; i++ {
@@ -33,14 +39,14 @@ func TestRebalanceLosesNothing(t *testing.T) {
 		}
 		testenv.Produce(t, s.cfg.Kafka.Brokers, msgs...)
 	}
-	produce(0, 100)
+	produce(0, 200)
 	second := s.start()
-	produce(100, 200)
-	testenv.Eventually(t, 30*time.Second, "both workers to have handled events", func() bool {
-		return second.Consumer().Stats().Handled.Load() > 0 || first.Consumer().Stats().Handled.Load() >= 200
+	produce(200, 400)
+	testenv.Eventually(t, 30*time.Second, "the second worker to take a share", func() bool {
+		return second.Consumer().Stats().Handled.Load() > 0
 	})
 	second.Stop(t)
-	produce(200, total)
+	produce(400, total)
 
 	seen := map[string]int{}
 	testenv.Eventually(t, 60*time.Second, "every event delivered", func() bool {
