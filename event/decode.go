@@ -2,8 +2,6 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -88,25 +86,13 @@ var prizeRequired = map[string][]string{
 // Decode validates a Kafka message value and renders the partner payload.
 // Every error it returns is an *InvalidError.
 func Decode(raw []byte) (Event, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return Event{}, invalid("", "not valid JSON: %v", err)
-		case errors.As(err, &typ):
-			return Event{}, invalid("", "not a JSON object")
-		default:
-			return Event{}, invalid("", "not valid JSON: %v", err)
-		}
-	}
-	if obj == nil {
-		return Event{}, invalid("", "not a JSON object")
+	obj, err := scan(raw)
+	if err != nil {
+		return Event{}, err
 	}
 
 	var ev Event
-	tenant, err := stringField(obj, "tenant_id")
+	tenant, err := obj.str("tenant_id")
 	if err != nil {
 		return Event{}, err
 	}
@@ -115,7 +101,7 @@ func Decode(raw []byte) (Event, error) {
 	}
 	ev.TenantID = tenant
 
-	et, err := stringField(obj, "event_type")
+	et, err := obj.str("event_type")
 	if err != nil {
 		return Event{}, err
 	}
@@ -130,16 +116,11 @@ func Decode(raw []byte) (Event, error) {
 		fields, required = payoutFields, payoutRequired
 	}
 
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	buf.WriteByte('{')
-	wrote := false
+	body := make([]byte, 0, len(raw))
+	body = append(body, '{')
 	for i, f := range fields {
-		v, present := obj[f.name]
-		if present && isNull(v) {
-			present = false // no nulls reach a partner
-		}
-		if !present {
+		v := obj.get(f.name)
+		if v == nil {
 			if i < required {
 				return Event{}, invalid(f.name, "required for %s", ev.Type)
 			}
@@ -151,47 +132,32 @@ func Decode(raw []byte) (Event, error) {
 		if f.kind == kindString && i < required && isEmptyString(v) {
 			return Event{}, invalid(f.name, "must not be empty")
 		}
-		if wrote {
-			buf.WriteByte(',')
+		if len(body) > 1 {
+			body = append(body, ',')
 		}
-		buf.WriteByte('"')
-		buf.WriteString(f.name)
-		buf.WriteString(`":`)
-		if err := json.Compact(&buf, v); err != nil {
-			return Event{}, invalid(f.name, "malformed value: %v", err)
-		}
-		wrote = true
+		body = append(body, '"')
+		body = append(body, f.name...)
+		body = append(body, '"', ':')
+		body = append(body, v...) // a string or number token: already compact
 	}
-	buf.WriteByte('}')
+	body = append(body, '}')
 
 	if ev.Type.IsPayout() {
-		prize, _ := stringField(obj, "prize_type")
+		prize, _ := obj.str("prize_type")
 		for _, name := range prizeRequired[prize] {
-			if v, ok := obj[name]; !ok || isNull(v) {
+			if obj.get(name) == nil {
 				return Event{}, invalid(name, "required for prize_type %q", prize)
 			}
 		}
-		ev.RequestID, _ = stringField(obj, "request_id")
+		ev.RequestID, _ = obj.str("request_id")
 	}
-	ev.CampaignID, _ = stringField(obj, "campaign_id")
-	ev.PlayerID, _ = stringField(obj, "player_id")
-	ev.Body = buf.Bytes()
+	ev.CampaignID, _ = obj.str("campaign_id")
+	ev.PlayerID, _ = obj.str("player_id")
+	ev.Body = body
 	return ev, nil
 }
 
-func stringField(obj map[string]json.RawMessage, name string) (string, error) {
-	v, ok := obj[name]
-	if !ok || isNull(v) {
-		return "", invalid(name, "required")
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", invalid(name, "must be a string, got %s", jsonKind(v))
-	}
-	return s, nil
-}
-
-func checkKind(f field, v json.RawMessage) error {
+func checkKind(f field, v []byte) error {
 	got := jsonKind(v)
 	if got != f.kind.String() {
 		return invalid(f.name, "must be a %s, got %s", f.kind, got)
@@ -201,7 +167,7 @@ func checkKind(f field, v json.RawMessage) error {
 
 // jsonKind names the JSON type of a raw value by its first byte; the value
 // has already been validated by encoding/json.
-func jsonKind(v json.RawMessage) string {
+func jsonKind(v []byte) string {
 	v = bytes.TrimLeft(v, " \t\r\n")
 	if len(v) == 0 {
 		return "nothing"
@@ -223,11 +189,7 @@ func jsonKind(v json.RawMessage) string {
 	return "unknown"
 }
 
-func isNull(v json.RawMessage) bool {
-	return jsonKind(v) == "null"
-}
-
-func isEmptyString(v json.RawMessage) bool {
-	var s string
-	return json.Unmarshal(v, &s) == nil && strings.TrimSpace(s) == ""
+func isEmptyString(v []byte) bool {
+	s, err := unquote(v)
+	return err == nil && strings.TrimSpace(s) == ""
 }

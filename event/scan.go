@@ -1,0 +1,157 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+)
+
+// The top-level fields Decode reads; anything else in the message is
+// skipped without being decoded.
+var knownFields = func() map[string]int {
+	m := map[string]int{"tenant_id": 0}
+	for _, f := range payoutFields {
+		if _, ok := m[f.name]; !ok {
+			m[f.name] = len(m)
+		}
+	}
+	return m
+}()
+
+// object holds the raw JSON tokens of the known top-level fields of one
+// message; a null counts as absent.
+type object struct {
+	vals [16][]byte
+}
+
+func (o *object) get(name string) []byte {
+	return o.vals[knownFields[name]]
+}
+
+// str returns a required string field.
+func (o *object) str(name string) (string, error) {
+	v := o.get(name)
+	if v == nil {
+		return "", invalid(name, "required")
+	}
+	if jsonKind(v) != "string" {
+		return "", invalid(name, "must be a string, got %s", jsonKind(v))
+	}
+	s, err := unquote(v)
+	if err != nil {
+		return "", invalid(name, "malformed string: %v", err)
+	}
+	return s, nil
+}
+
+// scan validates raw as one JSON object and collects the tokens of the
+// known fields in a single pass, without building a map of the message.
+// Later duplicates of a key win, as with encoding/json.
+func scan(raw []byte) (object, error) {
+	var o object
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v) // slow path, for the message only
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return o, invalid("", "not valid JSON: %v", err)
+	}
+	if !utf8.Valid(raw) {
+		// JSON text is UTF-8; passing invalid bytes on would hand partners
+		// a payload their parsers may reject or silently alter.
+		return o, invalid("", "not valid UTF-8")
+	}
+	i := skipSpace(raw, 0)
+	if raw[i] != '{' {
+		return o, invalid("", "not a JSON object")
+	}
+	i = skipSpace(raw, i+1)
+	for raw[i] != '}' {
+		keyEnd := skipString(raw, i)
+		key := raw[i:keyEnd]
+		i = skipSpace(raw, keyEnd) + 1 // the colon
+		i = skipSpace(raw, i)
+		valEnd := skipValue(raw, i)
+		name := key[1 : len(key)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			if s, err := unquote(key); err == nil {
+				name = []byte(s)
+			}
+		}
+		if idx, ok := knownFields[string(name)]; ok {
+			if v := raw[i:valEnd]; v[0] == 'n' {
+				o.vals[idx] = nil // null: absent
+			} else {
+				o.vals[idx] = v
+			}
+		}
+		i = skipSpace(raw, valEnd)
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return o, nil
+}
+
+// The skip functions walk input json.Valid has accepted, so they need not
+// check for malformed tokens or the end of input.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string token starting at b[i].
+func skipString(b []byte, i int) int {
+	for i++; b[i] != '"'; i++ {
+		if b[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// unquote decodes a string token; the common case has no escapes.
+func unquote(tok []byte) (string, error) {
+	if len(tok) >= 2 && bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(tok, &s)
+	return s, err
+}
