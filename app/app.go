@@ -42,7 +42,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	}
 	w.fanout = delivery.NewFanout(w.table, w.sender, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, w.fanout, log.Named("consumer"))
-	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness), log.Named("ops"))
+	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, cfg.Ops.Pprof), log.Named("ops"))
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
