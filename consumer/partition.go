@@ -69,8 +69,12 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		wg.Add(1)
 		go func(lane <-chan *kafka.Message) {
 			defer wg.Done()
+			// A context per lane keeps each request's cancel registration
+			// off the partition-wide context's lock.
+			laneCtx, cancelLane := context.WithCancel(work)
+			defer cancelLane()
 			for m := range lane {
-				p.c.handle(work, m, p.log)
+				p.c.handle(laneCtx, m, p.log)
 				if work.Err() == nil {
 					// Only a message whose attempts really ended is finished;
 					// one abandoned at the shutdown deadline stays uncommitted

@@ -68,7 +68,7 @@ type endpoint struct {
 
 type outstanding struct {
 	started time.Time
-	cancel  context.CancelCauseFunc
+	p       *permit
 }
 
 func newEndpoint(concurrency int, cfg config.Breaker, now func() time.Time, onChange func(circuitState, string)) *endpoint {
@@ -86,14 +86,34 @@ type permit struct {
 	e     *endpoint
 	id    uint64
 	probe bool
-	ctx   context.Context
+	// guarded by e.mu:
+	cancel    context.CancelFunc // the request's, once it has one
+	abandoned bool               // the endpoint was found stalled meanwhile
+}
+
+// bind attaches the request's cancel func, so a stall can abandon it.
+func (p *permit) bind(cancel context.CancelFunc) {
+	p.e.mu.Lock()
+	p.cancel = cancel
+	abandoned := p.abandoned
+	p.e.mu.Unlock()
+	if abandoned {
+		cancel()
+	}
+}
+
+// wasAbandoned reports whether a stall cancelled the request.
+func (p *permit) wasAbandoned() bool {
+	p.e.mu.Lock()
+	defer p.e.mu.Unlock()
+	return p.abandoned
 }
 
 // acquire admits a request, waiting for a free slot while the endpoint is
 // healthy. It fails fast with ErrCircuitOpen when the circuit is open, and
 // opens the circuit itself when every slot has been taken for longer than
-// the stall timeout. The returned permit's context is cancelled if the
-// endpoint is found stalled while the request is outstanding.
+// the stall timeout. A request bound to the permit is cancelled if the
+// endpoint is found stalled while it is outstanding.
 func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 	probe, err := e.admit()
 	if err != nil {
@@ -101,7 +121,7 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 	}
 	select {
 	case e.slots <- struct{}{}:
-		return e.start(ctx, probe), nil
+		return e.start(probe), nil
 	default:
 	}
 	for {
@@ -119,7 +139,7 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 				<-e.slots
 				return nil, ErrCircuitOpen
 			}
-			return e.start(ctx, probe), nil
+			return e.start(probe), nil
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
@@ -168,14 +188,13 @@ func (e *endpoint) abandonProbe(probe bool) {
 	e.mu.Unlock()
 }
 
-func (e *endpoint) start(ctx context.Context, probe bool) *permit {
-	ctx, cancel := context.WithCancelCause(ctx)
+func (e *endpoint) start(probe bool) *permit {
 	e.mu.Lock()
 	e.seq++
-	id := e.seq
-	e.inflight[id] = outstanding{started: e.now(), cancel: cancel}
+	p := &permit{e: e, id: e.seq, probe: probe}
+	e.inflight[p.id] = outstanding{started: e.now(), p: p}
 	e.mu.Unlock()
-	return &permit{e: e, id: id, probe: probe, ctx: ctx}
+	return p
 }
 
 // untilStalled says how long until the endpoint counts as stalled (every
@@ -212,7 +231,10 @@ func (e *endpoint) trip() {
 		e.notify(open, "endpoint unresponsive: every slot taken for longer than the stall timeout")
 	}
 	for _, o := range e.inflight {
-		o.cancel(errStalled)
+		o.p.abandoned = true
+		if o.p.cancel != nil {
+			o.p.cancel()
+		}
 	}
 }
 
@@ -220,10 +242,7 @@ func (e *endpoint) trip() {
 func (p *permit) done(o outcome) {
 	e := p.e
 	e.mu.Lock()
-	if out, ok := e.inflight[p.id]; ok {
-		out.cancel(nil)
-		delete(e.inflight, p.id)
-	}
+	delete(e.inflight, p.id)
 	switch {
 	case p.probe && o == failed:
 		e.state, e.openedAt, e.probing = open, e.now(), false

@@ -112,9 +112,14 @@ func TestStalledEndpointOpensAndAbandonsOutstanding(t *testing.T) {
 		t.Fatalf("gave up after %s, want about the stall timeout", waited)
 	}
 	for _, p := range []*permit{a, b} {
-		if !errors.Is(context.Cause(p.ctx), errStalled) {
-			t.Fatalf("outstanding request not abandoned: %v", context.Cause(p.ctx))
+		if !p.wasAbandoned() {
+			t.Fatal("outstanding request not abandoned")
 		}
+	}
+	ctxA, cancelA := context.WithCancel(ctx)
+	a.bind(cancelA) // bound after the stall: cancelled at once
+	if ctxA.Err() == nil {
+		t.Fatal("a request bound to an abandoned permit was not cancelled")
 	}
 	a.done(failed)
 	b.done(failed)

@@ -16,7 +16,7 @@ import (
 
 // Matcher finds the subscriptions an event goes to.
 type Matcher interface {
-	Match(ev event.Event, dst []subscriptions.Subscription) []subscriptions.Subscription
+	Match(ev event.Event) []*subscriptions.Subscription
 }
 
 // Poster sends one payload to one endpoint.
@@ -64,8 +64,7 @@ func (f *Fanout) Stats() *Stats { return &f.stats }
 // attempt is over. Failures are outcomes, logged and not retried (the guide:
 // "we'll log the failure but won't retry").
 func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
-	var buf [4]subscriptions.Subscription
-	subs := f.match.Match(ev, buf[:0])
+	subs := f.match.Match(ev)
 	switch len(subs) {
 	case 0:
 		f.stats.Unmatched.Add(1)
@@ -74,7 +73,7 @@ func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
 		}
 		return
 	case 1:
-		f.deliverOne(ctx, ev, &subs[0])
+		f.deliverOne(ctx, ev, subs[0])
 		return
 	}
 	var wg sync.WaitGroup
@@ -83,9 +82,9 @@ func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
 		go func(sub *subscriptions.Subscription) {
 			defer wg.Done()
 			f.deliverOne(ctx, ev, sub)
-		}(&subs[i])
+		}(subs[i])
 	}
-	f.deliverOne(ctx, ev, &subs[0])
+	f.deliverOne(ctx, ev, subs[0])
 	wg.Wait()
 }
 

@@ -114,7 +114,15 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	if err != nil {
 		return Result{Duration: time.Since(start), Err: err}
 	}
-	res := s.post(p.ctx, ep, body)
+	// One context per request: the timeout starts once a slot is held, and
+	// the endpoint can cancel it if it is found stalled.
+	reqCtx, cancel := context.WithTimeout(ctx, s.timeout)
+	p.bind(cancel)
+	res := s.post(reqCtx, ep, body)
+	cancel()
+	if res.Err != nil && p.wasAbandoned() && !errors.Is(res.Err, ErrTimeout) {
+		res.Err = errStalled
+	}
 	res.Duration = time.Since(start)
 	p.done(classify(ctx, res))
 	return res
@@ -134,9 +142,6 @@ func classify(ctx context.Context, res Result) outcome {
 }
 
 func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
 		return Result{Err: fmt.Errorf("build request: %w", err)}
@@ -168,9 +173,6 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 func transportError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ErrTimeout
-	}
-	if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
-		return errStalled
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {

@@ -91,7 +91,7 @@ type index struct {
 	size    int
 	skipped int
 	// byKey holds the enabled subscriptions per tenant and event type.
-	byKey map[indexKey][]Subscription
+	byKey map[indexKey][]*Subscription
 }
 
 type indexKey struct {
@@ -104,9 +104,10 @@ func newIndex(snap Snapshot) *index {
 		version: snap.Version,
 		size:    len(snap.Subscriptions),
 		skipped: len(snap.Skipped),
-		byKey:   make(map[indexKey][]Subscription),
+		byKey:   make(map[indexKey][]*Subscription),
 	}
-	for _, s := range snap.Subscriptions {
+	for i := range snap.Subscriptions {
+		s := &snap.Subscriptions[i]
 		if !s.Enabled {
 			continue
 		}
@@ -121,20 +122,30 @@ func newIndex(snap Snapshot) *index {
 	return idx
 }
 
-// Match appends to dst the subscriptions ev must be delivered to and returns
-// the extended slice. The appended values share their slices with the table:
-// treat them as read-only. Before the first load nothing matches.
-func (t *Table) Match(ev event.Event, dst []Subscription) []Subscription {
+// Match returns the subscriptions ev must be delivered to. The result and
+// the subscriptions are shared with the table: read-only. When no campaign
+// filter excludes anything, matching allocates nothing. Before the first
+// load nothing matches.
+func (t *Table) Match(ev event.Event) []*Subscription {
 	idx := t.cur.Load()
 	if idx == nil {
-		return dst
+		return nil
 	}
-	for _, s := range idx.byKey[indexKey{ev.TenantID, ev.Type}] {
+	all := idx.byKey[indexKey{ev.TenantID, ev.Type}]
+	for i, s := range all {
 		if len(s.CampaignIDs) == 0 || slices.Contains(s.CampaignIDs, ev.CampaignID) {
-			dst = append(dst, s)
+			continue
 		}
+		// A campaign filter excludes s: copy the rest.
+		out := append(make([]*Subscription, 0, len(all)-1), all[:i]...)
+		for _, s := range all[i+1:] {
+			if len(s.CampaignIDs) == 0 || slices.Contains(s.CampaignIDs, ev.CampaignID) {
+				out = append(out, s)
+			}
+		}
+		return out
 	}
-	return dst
+	return all
 }
 
 // Ready reports whether the first load has succeeded.

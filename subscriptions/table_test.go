@@ -115,9 +115,9 @@ func TestTableMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tbl.Match(tt.ev, nil)
-			if ids(got) != tt.want {
-				t.Errorf("Match = %q, want %q", ids(got), tt.want)
+			got := tbl.Match(tt.ev)
+			if pids(got) != tt.want {
+				t.Errorf("Match = %q, want %q", pids(got), tt.want)
 			}
 			// The index must agree with Subscription.Matches.
 			var slow []Subscription
@@ -131,13 +131,6 @@ func TestTableMatch(t *testing.T) {
 			}
 		})
 	}
-	t.Run("appends to dst", func(t *testing.T) {
-		dst := make([]Subscription, 1, 8)
-		got := tbl.Match(event.Event{TenantID: "globex", Type: event.PrizePayoutSucceeded}, dst)
-		if len(got) != 2 || got[1].ID != "g-all" {
-			t.Errorf("Match = %q, want the existing element then g-all", ids(got))
-		}
-	})
 	if st := tbl.Status(); !st.Loaded || st.Size != len(subs) || st.Version != 7 || !st.RedisOK || st.LoadedAt.IsZero() {
 		t.Errorf("Status = %+v", st)
 	}
@@ -170,7 +163,7 @@ func TestTableNotReadyBeforeFirstLoad(t *testing.T) {
 	if tbl.Ready() {
 		t.Fatal("Ready before any load")
 	}
-	if got := tbl.Match(event.Event{TenantID: "acme", Type: event.PlayerOptedIn}, nil); len(got) != 0 {
+	if got := tbl.Match(event.Event{TenantID: "acme", Type: event.PlayerOptedIn}); len(got) != 0 {
 		t.Errorf("Match before load = %v", got)
 	}
 	time.Sleep(150 * time.Millisecond) // several retries
@@ -187,7 +180,7 @@ func TestTableNotReadyBeforeFirstLoad(t *testing.T) {
 	src.snap = Snapshot{Version: 1, Subscriptions: []Subscription{newSub("acme", "https://a.example/", event.PlayerOptedIn)}}
 	src.mu.Unlock()
 	waitFor(t, time.Second, "ready once Redis answers", tbl.Ready)
-	if got := tbl.Match(event.Event{TenantID: "acme", Type: event.PlayerOptedIn}, nil); len(got) != 1 {
+	if got := tbl.Match(event.Event{TenantID: "acme", Type: event.PlayerOptedIn}); len(got) != 1 {
 		t.Errorf("Match after load = %d subscriptions, want 1", len(got))
 	}
 }
@@ -213,11 +206,11 @@ func TestTableSeesChangesThroughPubSub(t *testing.T) {
 		return rdb.PubSubNumSub(context.Background(), s.channel).Val()[s.channel] == 1
 	})
 	sub := mustAdd(t, s, newSub("acme", "https://a.example/", event.PlayerOptedIn))
-	waitFor(t, 2*time.Second, "added subscription matched", func() bool { return len(tbl.Match(optIn, nil)) == 1 })
+	waitFor(t, 2*time.Second, "added subscription matched", func() bool { return len(tbl.Match(optIn)) == 1 })
 	if _, err := s.Update(context.Background(), sub.ID, func(s *Subscription) error { s.Enabled = false; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "disabled subscription unmatched", func() bool { return len(tbl.Match(optIn, nil)) == 0 })
+	waitFor(t, 2*time.Second, "disabled subscription unmatched", func() bool { return len(tbl.Match(optIn)) == 0 })
 }
 
 func TestTableSeesChangesThroughPollingAlone(t *testing.T) {
@@ -227,7 +220,7 @@ func TestTableSeesChangesThroughPollingAlone(t *testing.T) {
 	if _, err := mr.Incr(s.versionKey, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "directly written subscription matched", func() bool { return len(tbl.Match(optIn, nil)) == 1 })
+	waitFor(t, 2*time.Second, "directly written subscription matched", func() bool { return len(tbl.Match(optIn)) == 1 })
 	if v := tbl.Status().Version; v != 1 {
 		t.Errorf("Status.Version = %d, want 1", v)
 	}
@@ -238,13 +231,13 @@ func TestTableRefreshesWithoutVersionChange(t *testing.T) {
 	// unconditional refresh repairs that.
 	tbl, s, mr, _ := redisTable(t, config.Subscriptions{PollInterval: 20 * time.Millisecond, RefreshInterval: 200 * time.Millisecond})
 	mr.HSet(s.hashKey, "sub_direct", `{"id":"sub_direct","tenant_id":"acme","url":"https://a.example/","event_types":["PLAYER_OPTED_IN"],"enabled":true}`)
-	waitFor(t, 2*time.Second, "refresh picked up the entry", func() bool { return len(tbl.Match(optIn, nil)) == 1 })
+	waitFor(t, 2*time.Second, "refresh picked up the entry", func() bool { return len(tbl.Match(optIn)) == 1 })
 }
 
 func TestTableSurvivesRedisOutage(t *testing.T) {
 	tbl, s, mr, logs := redisTable(t, fastCfg)
 	mustAdd(t, s, newSub("acme", "https://a.example/", event.PlayerOptedIn))
-	waitFor(t, 2*time.Second, "subscription matched", func() bool { return len(tbl.Match(optIn, nil)) == 1 })
+	waitFor(t, 2*time.Second, "subscription matched", func() bool { return len(tbl.Match(optIn)) == 1 })
 
 	mr.Close()
 	waitFor(t, 3*time.Second, "RedisOK=false", func() bool { return !tbl.Status().RedisOK })
@@ -253,7 +246,7 @@ func TestTableSurvivesRedisOutage(t *testing.T) {
 	if !st.Loaded || st.Size != 1 || st.LastError == "" {
 		t.Errorf("Status during outage = %+v, want the last table and the error", st)
 	}
-	if got := tbl.Match(optIn, nil); len(got) != 1 {
+	if got := tbl.Match(optIn); len(got) != 1 {
 		t.Errorf("Match during outage = %d subscriptions, want the last good table's 1", len(got))
 	}
 	if n := logs.FilterMessageSnippet("Redis unavailable").FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
@@ -274,7 +267,7 @@ func TestTableSurvivesRedisOutage(t *testing.T) {
 		t.Errorf("LastError after recovery = %q", st.LastError)
 	}
 	mustAdd(t, s, newSub("acme", "https://b.example/", event.PlayerOptedIn))
-	waitFor(t, 2*time.Second, "change after recovery", func() bool { return len(tbl.Match(optIn, nil)) == 2 })
+	waitFor(t, 2*time.Second, "change after recovery", func() bool { return len(tbl.Match(optIn)) == 2 })
 }
 
 func TestTableLogsUnreadableEntriesOnceAndNeverTheKey(t *testing.T) {
@@ -288,7 +281,7 @@ func TestTableLogsUnreadableEntriesOnceAndNeverTheKey(t *testing.T) {
 	}
 	waitFor(t, 2*time.Second, "broken entry skipped", func() bool { return tbl.Status().Skipped == 1 })
 	time.Sleep(150 * time.Millisecond) // several refreshes
-	if got := tbl.Match(optIn, nil); len(got) != 1 {
+	if got := tbl.Match(optIn); len(got) != 1 {
 		t.Errorf("the readable subscription is not served: %d matches", len(got))
 	}
 	warns := logs.FilterMessageSnippet("unreadable")
@@ -314,9 +307,18 @@ func BenchmarkTableMatch(b *testing.B) {
 	tbl := NewTable(&fakeSource{}, fastCfg, zap.NewNop())
 	tbl.cur.Store(newIndex(Snapshot{Subscriptions: subs}))
 	ev := event.Event{TenantID: "t7", Type: event.Types[2]}
-	dst := make([]Subscription, 0, 16)
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = tbl.Match(ev, dst[:0])
+		if len(tbl.Match(ev)) == 0 {
+			b.Fatal("no match")
+		}
 	}
+}
+
+func pids(subs []*Subscription) string {
+	out := make([]string, len(subs))
+	for i, s := range subs {
+		out[i] = s.ID
+	}
+	return strings.Join(out, " ")
 }
