@@ -93,9 +93,10 @@ type Delivery struct {
 
 // Breaker configures the per-endpoint circuit breaker.
 type Breaker struct {
-	Failures     int           `mapstructure:"failures"`
-	StallTimeout time.Duration `mapstructure:"stall_timeout"`
-	Cooldown     time.Duration `mapstructure:"cooldown"`
+	Failures      int           `mapstructure:"failures"`
+	StallTimeout  time.Duration `mapstructure:"stall_timeout"`
+	StallRequests int           `mapstructure:"stall_requests"`
+	Cooldown      time.Duration `mapstructure:"cooldown"`
 }
 
 // Ops configures the health endpoints' HTTP server.
@@ -156,7 +157,8 @@ var Options = []Option{
 	{"delivery.max_idle_conns_per_host", 256, "keep-alive connections kept per partner host; below endpoint_concurrency, bursts open new connections"},
 	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused"},
 	{"delivery.breaker.failures", 5, "consecutive failures (errors, timeouts, 5xx, 429) that open an endpoint's circuit"},
-	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with endpoint_concurrency requests outstanding, the oldest this old, is unresponsive: its circuit opens without waiting for the timeouts"},
+	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner"},
+	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout"},
 	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again"},
 	{"ops.addr", ":8081", "listen address of /healthz and /readyz"},
 	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)"},
@@ -328,6 +330,9 @@ func (c Config) Validate() error {
 		bad("delivery.breaker.failures", "must be at least 1, got %d", c.Delivery.Breaker.Failures)
 	}
 	positive("delivery.breaker.stall_timeout", c.Delivery.Breaker.StallTimeout)
+	if c.Delivery.Breaker.StallRequests < 1 {
+		bad("delivery.breaker.stall_requests", "must be at least 1, got %d", c.Delivery.Breaker.StallRequests)
+	}
 	positive("delivery.breaker.cooldown", c.Delivery.Breaker.Cooldown)
 	if c.Delivery.MaxIdleConnsPerHost < 0 {
 		bad("delivery.max_idle_conns_per_host", "must not be negative, got %d", c.Delivery.MaxIdleConnsPerHost)

@@ -2,6 +2,9 @@ package consumer
 
 import (
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"hash/maphash"
 	"testing"
 
 	"go.uber.org/zap"
@@ -74,19 +77,40 @@ func TestCommitterRetriesAfterFailedCommit(t *testing.T) {
 
 func TestLaneOfKeepsAKeyOnOneLane(t *testing.T) {
 	var rr uint32
+	seed := maphash.MakeSeed()
 	for _, key := range []string{"player-1", "player-2", "x"} {
-		first := laneOf([]byte(key), &rr, 32)
+		first := laneOf(seed, []byte(key), &rr, 32)
 		for i := 0; i < 10; i++ {
-			if got := laneOf([]byte(key), &rr, 32); got != first {
+			if got := laneOf(seed, []byte(key), &rr, 32); got != first {
 				t.Fatalf("key %s moved from lane %d to %d", key, first, got)
 			}
 		}
 	}
 	seen := map[int]bool{}
 	for i := 0; i < 64; i++ {
-		seen[laneOf(nil, &rr, 4)] = true
+		seen[laneOf(seed, nil, &rr, 4)] = true
 	}
 	if len(seen) != 4 {
 		t.Fatalf("keyless messages use %d of 4 lanes", len(seen))
+	}
+}
+
+// Keys that kafka-go's Hash balancer (FNV-1a) put in one partition must
+// still spread over every lane of that partition.
+func TestLanesSpreadKeysOfOnePartition(t *testing.T) {
+	var rr uint32
+	seed := maphash.MakeSeed()
+	used := map[int]bool{}
+	for i := 0; len(used) < 32 && i < 100000; i++ {
+		key := []byte(fmt.Sprint("player-", i))
+		h := fnv.New32a()
+		_, _ = h.Write(key)
+		if h.Sum32()%12 != 0 {
+			continue // not in partition 0 of 12
+		}
+		used[laneOf(seed, key, &rr, 32)] = true
+	}
+	if len(used) != 32 {
+		t.Fatalf("keys of one partition use %d of 32 lanes", len(used))
 	}
 }

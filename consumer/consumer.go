@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync/atomic"
 	"time"
 
@@ -39,9 +40,10 @@ type Consumer struct {
 	log             *zap.Logger
 
 	// total bounds the messages in flight across every partition.
-	total  chan struct{}
-	joined atomic.Bool
-	stats  Stats
+	total    chan struct{}
+	laneSeed maphash.Seed
+	joined   atomic.Bool
+	stats    Stats
 }
 
 // New builds a Consumer from validated configuration.
@@ -53,6 +55,7 @@ func New(cfg config.Config, d Deliverer, log *zap.Logger) *Consumer {
 		deliver:         d,
 		log:             log,
 		total:           make(chan struct{}, cfg.Consumer.MaxInFlightTotal),
+		laneSeed:        maphash.MakeSeed(),
 	}
 }
 

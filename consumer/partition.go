@@ -2,7 +2,7 @@ package consumer
 
 import (
 	"context"
-	"hash/fnv"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -112,7 +112,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			break
 		}
 		tracker.start(m.Offset)
-		lanes[laneOf(m.Key, &rr, len(lanes))] <- &m
+		lanes[laneOf(p.c.laneSeed, m.Key, &rr, len(lanes))] <- &m
 	}
 
 	// The generation is over: stop fetching, let in-flight deliveries finish
@@ -137,14 +137,16 @@ func (p *partitionConsumer) run(ctx context.Context) {
 }
 
 // laneOf maps a key to a lane; keyless messages are spread round-robin.
-func laneOf(key []byte, rr *uint32, n int) int {
+// The hash is seeded maphash, not the producer's partitioner hash: kafka-go's
+// Hash balancer is FNV-1a modulo the partition count, so within one
+// partition FNV-1a modulo the lane count would hit only a few lanes (with 12
+// partitions and 32 lanes, 8 of them).
+func laneOf(seed maphash.Seed, key []byte, rr *uint32, n int) int {
 	if len(key) == 0 {
 		*rr++
 		return int(*rr % uint32(n))
 	}
-	h := fnv.New32a()
-	_, _ = h.Write(key)
-	return int(h.Sum32() % uint32(n))
+	return int(maphash.Bytes(seed, key) % uint64(n))
 }
 
 // acquire takes a slot of sem, or gives up when ctx ends.

@@ -15,19 +15,11 @@ import (
 // answering, and is left alone until a probe shows it is back.
 var ErrCircuitOpen = errors.New("circuit open: endpoint failing or unresponsive, delivery not attempted")
 
-// errStalled cancels the requests outstanding to an endpoint found stalled.
-var errStalled = errors.New("endpoint unresponsive: circuit opened while this request was outstanding")
+// errStalled is the error of requests abandoned when their endpoint was
+// found unresponsive.
+var errStalled = errors.New("endpoint unresponsive: request abandoned when its circuit opened")
 
 type circuitState int
-
-// outcome is what a request's result means for the breaker.
-type outcome int
-
-const (
-	succeeded outcome = iota
-	failed            // counts towards opening the circuit
-	neutral           // says nothing about the endpoint (our own shutdown, a 4xx)
-)
 
 const (
 	closed circuitState = iota
@@ -45,12 +37,23 @@ func (s circuitState) String() string {
 	return "closed"
 }
 
+// outcome is what a request's result means for the breaker.
+type outcome int
+
+const (
+	succeeded outcome = iota
+	failed            // an answer or error that counts towards opening the circuit
+	timedOut          // no answer at all: a failure, and no sign of life either
+	neutral           // says nothing about the endpoint (our own shutdown, a 4xx answer)
+)
+
 // endpoint guards one partner origin (scheme://host:port): it bounds the
-// requests in flight to it and runs its circuit breaker. A partner that
-// stops answering therefore holds at most its own slots, and once it is
-// found stalled, its deliveries fail fast instead of waiting for the
-// timeout, so the partitions move on and the healthy partners keep their
-// throughput.
+// requests in flight to it and runs its circuit breaker. Every event must
+// reach all of its subscriptions before its offset can be committed, so an
+// endpoint that stops answering would otherwise hold every partition for the
+// delivery timeout per message. Once it is found unresponsive its
+// outstanding requests are abandoned and its deliveries fail fast, so the
+// partitions move on and healthy partners keep their throughput.
 type endpoint struct {
 	slots    chan struct{}
 	cfg      config.Breaker
@@ -63,12 +66,11 @@ type endpoint struct {
 	openedAt time.Time // when the circuit last opened
 	probing  bool      // a half-open probe is in flight
 	seq      uint64
-	inflight map[uint64]outstanding
-}
-
-type outstanding struct {
-	started time.Time
-	p       *permit
+	inflight map[uint64]*permit
+	// lastSign is the last sign of life: an answer, or the moment the
+	// endpoint went from idle to busy.
+	lastSign time.Time
+	watching bool // the stall watchdog is armed
 }
 
 func newEndpoint(concurrency int, cfg config.Breaker, now func() time.Time, onChange func(circuitState, string)) *endpoint {
@@ -77,7 +79,7 @@ func newEndpoint(concurrency int, cfg config.Breaker, now func() time.Time, onCh
 		cfg:      cfg,
 		now:      now,
 		onChange: onChange,
-		inflight: make(map[uint64]outstanding, concurrency),
+		inflight: make(map[uint64]*permit, concurrency),
 	}
 }
 
@@ -87,33 +89,13 @@ type permit struct {
 	id    uint64
 	probe bool
 	// guarded by e.mu:
-	cancel    context.CancelFunc // the request's, once it has one
-	abandoned bool               // the endpoint was found stalled meanwhile
+	cancel    context.CancelFunc // the request's, once bound
+	abandoned bool               // the endpoint was found unresponsive meanwhile
 }
 
-// bind attaches the request's cancel func, so a stall can abandon it.
-func (p *permit) bind(cancel context.CancelFunc) {
-	p.e.mu.Lock()
-	p.cancel = cancel
-	abandoned := p.abandoned
-	p.e.mu.Unlock()
-	if abandoned {
-		cancel()
-	}
-}
-
-// wasAbandoned reports whether a stall cancelled the request.
-func (p *permit) wasAbandoned() bool {
-	p.e.mu.Lock()
-	defer p.e.mu.Unlock()
-	return p.abandoned
-}
-
-// acquire admits a request, waiting for a free slot while the endpoint is
-// healthy. It fails fast with ErrCircuitOpen when the circuit is open, and
-// opens the circuit itself when every slot has been taken for longer than
-// the stall timeout. A request bound to the permit is cancelled if the
-// endpoint is found stalled while it is outstanding.
+// acquire admits a request, waiting for a free slot while the endpoint's
+// circuit is closed. It fails fast with ErrCircuitOpen when the circuit is
+// open (or opens while waiting).
 func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 	probe, err := e.admit()
 	if err != nil {
@@ -124,25 +106,22 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 		return e.start(probe), nil
 	default:
 	}
+	// Every slot is taken: wait, but stop waiting if the circuit opens.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		wait, stalled := e.untilStalled()
-		if stalled {
-			e.trip()
-			e.abandonProbe(probe)
-			return nil, ErrCircuitOpen
-		}
-		timer := time.NewTimer(wait)
 		select {
 		case e.slots <- struct{}{}:
-			timer.Stop()
-			if e.isOpen() && !probe {
+			if !probe && e.State() == open {
 				<-e.slots
 				return nil, ErrCircuitOpen
 			}
 			return e.start(probe), nil
-		case <-timer.C:
+		case <-tick.C:
+			if !probe && e.State() == open {
+				return nil, ErrCircuitOpen
+			}
 		case <-ctx.Done():
-			timer.Stop()
 			e.abandonProbe(probe)
 			return nil, ctx.Err()
 		}
@@ -173,12 +152,6 @@ func (e *endpoint) admit() (probe bool, err error) {
 	return false, nil
 }
 
-func (e *endpoint) isOpen() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state == open
-}
-
 func (e *endpoint) abandonProbe(probe bool) {
 	if !probe {
 		return
@@ -190,52 +163,77 @@ func (e *endpoint) abandonProbe(probe bool) {
 
 func (e *endpoint) start(probe bool) *permit {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.seq++
 	p := &permit{e: e, id: e.seq, probe: probe}
-	e.inflight[p.id] = outstanding{started: e.now(), p: p}
-	e.mu.Unlock()
+	if len(e.inflight) == 0 {
+		e.lastSign = e.now() // busy from now: the stall clock starts
+	}
+	e.inflight[p.id] = p
+	if !e.watching {
+		e.watching = true
+		time.AfterFunc(e.cfg.StallTimeout, e.watch)
+	}
 	return p
 }
 
-// untilStalled says how long until the endpoint counts as stalled (every
-// slot taken, the oldest request older than the stall timeout), or that it
-// is stalled now.
-func (e *endpoint) untilStalled() (time.Duration, bool) {
+// watch is the stall watchdog: while requests are outstanding it checks
+// that the endpoint shows a sign of life at least every stall timeout.
+// With at least StallRequests outstanding and none answered for that long,
+// the endpoint is unresponsive: its circuit opens and its outstanding
+// requests are abandoned. Fewer outstanding requests hold too few
+// deliveries to matter, and a quiet, slow partner is left to its timeout.
+func (e *endpoint) watch() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.inflight) < cap(e.slots) {
-		return 10 * time.Millisecond, false // a slot is about to free up
+	if len(e.inflight) == 0 {
+		e.watching = false
+		return
 	}
-	oldest := e.now()
-	for _, o := range e.inflight {
-		if o.started.Before(oldest) {
-			oldest = o.started
-		}
+	silent := e.now().Sub(e.lastSign)
+	if silent >= e.cfg.StallTimeout && len(e.inflight) >= e.cfg.StallRequests {
+		e.tripLocked()
+		e.lastSign = e.now()
 	}
-	left := e.cfg.StallTimeout - e.now().Sub(oldest)
-	if left <= 0 {
-		return 0, true
+	next := e.cfg.StallTimeout - e.now().Sub(e.lastSign)
+	if next < 10*time.Millisecond {
+		next = e.cfg.StallTimeout
 	}
-	return left, false
+	time.AfterFunc(next, e.watch)
 }
 
-// trip opens the circuit because the endpoint stopped answering, and
-// abandons the requests outstanding to it: they fail now rather than each
+// tripLocked opens the circuit because the endpoint stopped answering and
+// abandons the requests outstanding to it: they fail now instead of each
 // holding its message until the delivery timeout.
-func (e *endpoint) trip() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (e *endpoint) tripLocked() {
 	if e.state != open {
-		e.state = open
-		e.openedAt = e.now()
-		e.notify(open, "endpoint unresponsive: every slot taken for longer than the stall timeout")
+		e.state, e.openedAt, e.probing = open, e.now(), false
+		e.notify(open, "endpoint unresponsive: requests outstanding, none answered within delivery.breaker.stall_timeout")
 	}
-	for _, o := range e.inflight {
-		o.p.abandoned = true
-		if o.p.cancel != nil {
-			o.p.cancel()
+	for _, p := range e.inflight {
+		p.abandoned = true
+		if p.cancel != nil {
+			p.cancel()
 		}
 	}
+}
+
+// bind attaches the request's cancel func, so a stall can abandon it.
+func (p *permit) bind(cancel context.CancelFunc) {
+	p.e.mu.Lock()
+	p.cancel = cancel
+	abandoned := p.abandoned
+	p.e.mu.Unlock()
+	if abandoned {
+		cancel()
+	}
+}
+
+// wasAbandoned reports whether the request was abandoned by a stall.
+func (p *permit) wasAbandoned() bool {
+	p.e.mu.Lock()
+	defer p.e.mu.Unlock()
+	return p.abandoned
 }
 
 // done records the outcome of an admitted request and frees its slot.
@@ -243,8 +241,12 @@ func (p *permit) done(o outcome) {
 	e := p.e
 	e.mu.Lock()
 	delete(e.inflight, p.id)
+	if o != timedOut && !p.abandoned {
+		e.lastSign = e.now()
+	}
+	bad := o == failed || o == timedOut
 	switch {
-	case p.probe && o == failed:
+	case p.probe && bad:
 		e.state, e.openedAt, e.probing = open, e.now(), false
 		e.notify(open, "probe failed")
 	case p.probe && o == succeeded:
@@ -256,7 +258,7 @@ func (p *permit) done(o outcome) {
 		if e.state == closed {
 			e.failures = 0
 		}
-	case o == failed && e.state == closed:
+	case bad && e.state == closed:
 		e.failures++
 		if e.failures >= e.cfg.Failures {
 			e.state, e.openedAt = open, e.now()
@@ -275,7 +277,7 @@ func (e *endpoint) notify(to circuitState, reason string) {
 	}
 }
 
-// State reports the circuit state, for logs and metrics.
+// State reports the circuit state.
 func (e *endpoint) State() circuitState {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -97,28 +97,25 @@ func join(s []string) string {
 	return out
 }
 
-func TestStalledEndpointOpensAndAbandonsOutstanding(t *testing.T) {
-	e := newEndpoint(2, config.Breaker{Failures: 100, StallTimeout: 150 * time.Millisecond, Cooldown: time.Minute}, time.Now, nil)
+func TestUnresponsiveEndpointOpensAndAbandonsOutstanding(t *testing.T) {
+	e := newEndpoint(100, config.Breaker{Failures: 100, StallTimeout: 150 * time.Millisecond, StallRequests: 2, Cooldown: time.Minute}, time.Now, nil)
 	ctx := context.Background()
 	a, _ := e.acquire(ctx)
+	ctxA, cancelA := context.WithCancel(ctx)
+	a.bind(cancelA)
 	b, _ := e.acquire(ctx)
 
-	start := time.Now()
-	_, err := e.acquire(ctx) // every slot taken: waits, then finds the endpoint stalled
-	if !errors.Is(err, ErrCircuitOpen) {
-		t.Fatalf("third request: %v", err)
+	select {
+	case <-ctxA.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("outstanding request not abandoned by the stall watchdog")
 	}
-	if waited := time.Since(start); waited < 100*time.Millisecond || waited > 2*time.Second {
-		t.Fatalf("gave up after %s, want about the stall timeout", waited)
+	if !a.wasAbandoned() || !b.wasAbandoned() || e.State() != open {
+		t.Fatalf("abandoned %v %v, state %s", a.wasAbandoned(), b.wasAbandoned(), e.State())
 	}
-	for _, p := range []*permit{a, b} {
-		if !p.wasAbandoned() {
-			t.Fatal("outstanding request not abandoned")
-		}
-	}
-	ctxA, cancelA := context.WithCancel(ctx)
-	a.bind(cancelA) // bound after the stall: cancelled at once
-	if ctxA.Err() == nil {
+	ctxB, cancelB := context.WithCancel(ctx)
+	b.bind(cancelB) // bound after the stall: cancelled at once
+	if ctxB.Err() == nil {
 		t.Fatal("a request bound to an abandoned permit was not cancelled")
 	}
 	a.done(failed)
@@ -126,6 +123,18 @@ func TestStalledEndpointOpensAndAbandonsOutstanding(t *testing.T) {
 	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("circuit not open after the stall: %v", err)
 	}
+}
+
+// A quiet partner that is merely slow (fewer outstanding requests than
+// stall_requests) is left to the delivery timeout.
+func TestSlowQuietEndpointIsNotJudgedUnresponsive(t *testing.T) {
+	e := newEndpoint(100, config.Breaker{Failures: 100, StallTimeout: 50 * time.Millisecond, StallRequests: 2, Cooldown: time.Minute}, time.Now, nil)
+	p, _ := e.acquire(context.Background())
+	time.Sleep(200 * time.Millisecond)
+	if p.wasAbandoned() || e.State() != closed {
+		t.Fatalf("one slow request tripped the breaker: state %s", e.State())
+	}
+	p.done(succeeded)
 }
 
 // A partner that never answers costs the healthy partner nothing once its
@@ -149,6 +158,7 @@ func TestDeadEndpointDoesNotHoldHealthyOne(t *testing.T) {
 	cfg.Timeout = 30 * time.Second
 	cfg.EndpointConcurrency = 8
 	cfg.Breaker.StallTimeout = 200 * time.Millisecond
+	cfg.Breaker.StallRequests = 4
 	s := NewSender(cfg, zap.NewNop())
 	defer s.Close()
 

@@ -135,6 +135,8 @@ func classify(ctx context.Context, res Result) outcome {
 		return succeeded
 	case ctx.Err() != nil:
 		return neutral // we are shutting down; the partner did nothing wrong
+	case errors.Is(res.Err, ErrTimeout):
+		return timedOut
 	case res.Status == 0, res.Status >= 500, res.Status == http.StatusRequestTimeout, res.Status == http.StatusTooManyRequests:
 		return failed
 	}
