@@ -20,6 +20,10 @@ test:
 test-unit:
 	$(GO) test -short -count=1 $(PKGS)
 
+## bench: benchmark the built binary as a subprocess (real Kafka/Redis when WEBHOOKD_TEST_* are set); BENCH_FLAGS="-scenarios fast -scale 0.1 -profile"
+bench:
+	$(GO) run ./bench $(BENCH_FLAGS)
+
 services-up:
 	./scripts/services-up.sh
 

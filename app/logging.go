@@ -24,6 +24,10 @@ func NewLogger(cfg config.Log) (*zap.Logger, error) {
 		zc.DisableStacktrace = true
 	} else {
 		zc = zap.NewProductionConfig()
+		// zap's production default samples repeated lines; every failed
+		// delivery must be logged (only circuit-open skips are sampled, by
+		// the delivery package itself).
+		zc.Sampling = nil
 		zc.EncoderConfig.TimeKey = "ts"
 		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	}

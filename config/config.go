@@ -142,7 +142,7 @@ var Options = []Option{
 	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes"},
 	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash"},
 	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count"},
-	{"consumer.key_concurrency", 32, "messages of different keys delivered at once per partition; same-key messages are always sequential"},
+	{"consumer.key_concurrency", 64, "lanes per partition: messages of different keys delivered at once (keys hash to lanes; same-key messages are always sequential); more lanes, less head-of-line waiting behind a slow key, one idle goroutine each"},
 	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic"},
 	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table"},
 	{"redis.username", "", "Redis ACL user"},
