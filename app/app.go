@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,8 +24,10 @@ type Worker struct {
 	log      *zap.Logger
 	table    *subscriptions.Table
 	sender   *delivery.Sender
+	sink     *delivery.KafkaSink
 	fanout   *delivery.Fanout
-	consumer *consumer.Consumer
+	consumer *consumer.Consumer // the source topics
+	retries  *consumer.Consumer // the retry topic
 	ops      *ops.Server
 	closeRDB func() error
 }
@@ -38,10 +41,14 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		log:      log,
 		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
 		sender:   delivery.NewSender(cfg.Delivery, log.Named("delivery")),
+		sink:     delivery.NewKafkaSink(cfg, log.Named("sink")),
 		closeRDB: rdb.Close,
 	}
-	w.fanout = delivery.NewFanout(w.table, w.sender, log.Named("delivery"))
-	w.consumer = consumer.New(cfg, w.fanout, log.Named("consumer"))
+	w.fanout = delivery.NewFanout(w.table, w.sender, w.sink, store, delivery.NewPolicy(cfg.Delivery), log.Named("delivery"))
+	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
+		consumer.NewEventHandler(w.fanout, w.sink), log.Named("consumer"))
+	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", []string{cfg.Delivery.Retry.Topic},
+		delivery.NewRetrier(w.fanout, w.table, w.sink), log.Named("retry"))
 	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, cfg.Ops.Pprof), log.Named("ops"))
 	if err != nil {
 		_ = rdb.Close()
@@ -57,6 +64,9 @@ func (w *Worker) OpsAddr() string { return w.ops.Addr().String() }
 // Consumer exposes the consumer's counters.
 func (w *Worker) Consumer() *consumer.Consumer { return w.consumer }
 
+// Retries exposes the retry consumer's counters.
+func (w *Worker) Retries() *consumer.Consumer { return w.retries }
+
 // Deliveries exposes the delivery counters.
 func (w *Worker) Deliveries() *delivery.Stats { return w.fanout.Stats() }
 
@@ -66,7 +76,9 @@ func (w *Worker) Deliveries() *delivery.Stats { return w.fanout.Stats() }
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("starting webhookd", zap.Object("config", w.cfg))
 	defer w.sender.Close()
+	defer w.fanout.Close()
 	defer func() { _ = w.closeRDB() }()
+	defer func() { _ = w.sink.Close() }()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.ops.Run(gctx) })
@@ -75,7 +87,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		if !w.waitForTable(gctx) {
 			return nil
 		}
-		return w.consumer.Run(gctx)
+		if w.cfg.Kafka.CreateTopics {
+			topics := append(slices.Clone(w.cfg.Kafka.Topics), w.cfg.Delivery.Retry.Topic, w.cfg.Delivery.DLQ.Topic, w.cfg.Consumer.InvalidTopic)
+			if err := consumer.AwaitTopics(gctx, w.cfg.Kafka, topics, w.log.Named("consumer")); err != nil {
+				if gctx.Err() != nil {
+					return nil // stopped before Kafka was reachable
+				}
+				return err
+			}
+		}
+		cg, cctx := errgroup.WithContext(gctx)
+		cg.Go(func() error { return w.consumer.Run(cctx) })
+		cg.Go(func() error { return w.retries.Run(cctx) })
+		return cg.Wait()
 	})
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("webhookd: %w", err)
@@ -124,11 +148,12 @@ func (w *Worker) Readiness() []ops.Check {
 	}
 	checks = append(checks, redis)
 
-	kafka := ops.Check{Name: "kafka", OK: w.consumer.Joined()}
+	kafka := ops.Check{Name: "kafka", OK: w.consumer.Joined() && w.retries.Joined()}
 	if kafka.OK {
-		kafka.Detail = "consumer group " + w.cfg.Kafka.GroupID + " joined"
+		kafka.Detail = "consumer groups " + w.cfg.Kafka.GroupID + " and " + w.cfg.Kafka.GroupID + ".retry joined"
 	} else {
-		kafka.Detail = "consumer group " + w.cfg.Kafka.GroupID + " not joined"
+		kafka.Detail = fmt.Sprintf("consumer group %s joined: %v; %s.retry joined: %v",
+			w.cfg.Kafka.GroupID, w.consumer.Joined(), w.cfg.Kafka.GroupID, w.retries.Joined())
 	}
 	return append(checks, kafka)
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +61,7 @@ type Kafka struct {
 
 // Consumer configures how each partition's messages are processed.
 type Consumer struct {
+	InvalidTopic     string        `mapstructure:"invalid_topic"`
 	MaxInFlight      int           `mapstructure:"max_in_flight"`
 	MaxInFlightTotal int           `mapstructure:"max_in_flight_total"`
 	KeyConcurrency   int           `mapstructure:"key_concurrency"`
@@ -89,6 +91,24 @@ type Delivery struct {
 	MaxIdleConnsPerHost int           `mapstructure:"max_idle_conns_per_host"`
 	MaxResponseBytes    int64         `mapstructure:"max_response_bytes"`
 	Breaker             Breaker       `mapstructure:"breaker"`
+	Retry               Retry         `mapstructure:"retry"`
+	DLQ                 DLQ           `mapstructure:"dlq"`
+}
+
+// Retry configures redelivery of failed deliveries (off by default: the
+// guide promises partners no retries).
+type Retry struct {
+	MaxAttempts   int           `mapstructure:"max_attempts"`
+	MinBackoff    time.Duration `mapstructure:"min_backoff"`
+	MaxBackoff    time.Duration `mapstructure:"max_backoff"`
+	RetryAfterMax time.Duration `mapstructure:"retry_after_max"`
+	On            []string      `mapstructure:"on"`
+	Topic         string        `mapstructure:"topic"`
+}
+
+// DLQ configures the dead-letter topic.
+type DLQ struct {
+	Topic string `mapstructure:"topic"`
 }
 
 // Breaker configures the per-endpoint circuit breaker.
@@ -140,6 +160,7 @@ var Options = []Option{
 	{"kafka.fetch_min_bytes", 1, "fetch waits for this many bytes (or fetch_max_wait); 1 keeps latency lowest"},
 	{"kafka.fetch_max_bytes", 10 << 20, "largest fetch response per partition; bounds memory per partition"},
 	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes"},
+	{"consumer.invalid_topic", "webhookd.invalid", "topic that receives messages that are not valid domain events: the raw bytes, the reason in headers"},
 	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash"},
 	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count"},
 	{"consumer.key_concurrency", 64, "lanes per partition: messages of different keys delivered at once (keys hash to lanes; same-key messages are always sequential); more lanes, less head-of-line waiting behind a slow key, one idle goroutine each"},
@@ -160,6 +181,13 @@ var Options = []Option{
 	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner"},
 	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout"},
 	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again"},
+	{"delivery.retry.max_attempts", 1, "attempts per delivery, the first included; 1 is the guide's promise (no retries); a subscription may set its own"},
+	{"delivery.retry.min_backoff", time.Second, "backoff before the first retry; later ones double, with full jitter"},
+	{"delivery.retry.max_backoff", 5 * time.Minute, "longest backoff between attempts"},
+	{"delivery.retry.retry_after_max", time.Hour, "cap on a partner's Retry-After (honoured on 429 and 503: it may lengthen a backoff, never shorten it)"},
+	{"delivery.retry.on", []string{"transport", "timeout", "circuit", "408", "429", "5xx"}, "which failures are retried (when max_attempts > 1): transport, timeout, circuit (skipped by an open circuit; waits for its cool-down, and counts as an attempt), 5xx, 4xx or exact statuses"},
+	{"delivery.retry.topic", "webhookd.retry", "topic holding deliveries waiting for their next attempt, so retries never block a partition"},
+	{"delivery.dlq.topic", "webhookd.dlq", "dead-letter topic: deliveries that failed for good, with body, subscription, attempts, last status and error; `webhookd replay` redelivers them"},
 	{"ops.addr", ":8081", "listen address of /healthz and /readyz"},
 	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)"},
 	{"shutdown_timeout", 25 * time.Second, "on SIGTERM, how long in-flight deliveries get to finish before the final commit; keep below the pod's terminationGracePeriodSeconds"},
@@ -311,6 +339,27 @@ func (c Config) Validate() error {
 		bad("consumer.key_concurrency", "must be at least 1, got %d", c.Consumer.KeyConcurrency)
 	}
 	positive("consumer.commit_interval", c.Consumer.CommitInterval)
+	for key, topic := range map[string]string{"consumer.invalid_topic": c.Consumer.InvalidTopic, "delivery.retry.topic": c.Delivery.Retry.Topic, "delivery.dlq.topic": c.Delivery.DLQ.Topic} {
+		if !validTopic(topic) {
+			bad(key, "%q is not a valid Kafka topic name", topic)
+		}
+		if seen[topic] {
+			bad(key, "%q is also a source topic (kafka.topics)", topic)
+		}
+	}
+	if r := c.Delivery.Retry; r.MaxAttempts < 1 {
+		bad("delivery.retry.max_attempts", "must be at least 1 (1 = no retries), got %d", r.MaxAttempts)
+	}
+	positive("delivery.retry.min_backoff", c.Delivery.Retry.MinBackoff)
+	positive("delivery.retry.retry_after_max", c.Delivery.Retry.RetryAfterMax)
+	if c.Delivery.Retry.MaxBackoff < c.Delivery.Retry.MinBackoff {
+		bad("delivery.retry.max_backoff", "must be at least delivery.retry.min_backoff (%s)", c.Delivery.Retry.MinBackoff)
+	}
+	for _, on := range c.Delivery.Retry.On {
+		if !validRetryOn(on) {
+			bad("delivery.retry.on", "%q is not transport, timeout, circuit, 4xx, 5xx or an HTTP status", on)
+		}
+	}
 	if strings.TrimSpace(c.Redis.Addr) == "" {
 		bad("redis.addr", "must not be empty")
 	} else if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
@@ -345,6 +394,15 @@ func (c Config) Validate() error {
 	}
 	positive("shutdown_timeout", c.ShutdownTimeout)
 	return errors.Join(errs...)
+}
+
+func validRetryOn(s string) bool {
+	switch s {
+	case "transport", "timeout", "circuit", "4xx", "5xx":
+		return true
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 100 && n <= 599
 }
 
 func validTopic(t string) bool {

@@ -1,6 +1,7 @@
-// Package consumer reads domain events from Kafka through a consumer group,
-// decodes them, hands them to a Deliverer and commits each partition's
-// offsets only up to the oldest message whose delivery is not over.
+// Package consumer reads Kafka topics through a consumer group, hands each
+// message to a Handler (EventHandler decodes domain events and delivers
+// them) and commits each partition's offsets only up to the oldest message
+// whose handling is not over.
 package consumer
 
 import (
@@ -15,28 +16,30 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
-	"github.com/unibo/webhookd/event"
 )
 
-// Deliverer delivers one decoded event to every subscription it matches and
-// returns when every attempt is over. If ctx is cancelled before that, the
-// consumer treats the message as not delivered and does not commit it.
-type Deliverer interface {
-	Deliver(ctx context.Context, ev event.Event)
+// Handler processes one message and returns when its work is over (for a
+// domain event: every delivery attempt made, or its failure recorded). An
+// error means the message was invalid and has been set aside: the consumer
+// counts and logs it and moves on. If ctx is cancelled before the work is
+// over, the consumer does not commit the message: its next owner handles it
+// again.
+type Handler interface {
+	Handle(ctx context.Context, m *kafka.Message) error
 }
 
 // Stats counts what the consumer has seen since start.
 type Stats struct {
-	Handled atomic.Int64 // messages whose handling (decode, every delivery attempt) is over
-	Invalid atomic.Int64 // messages skipped as invalid domain events
+	Handled atomic.Int64 // messages whose handling is over
+	Invalid atomic.Int64 // messages set aside as invalid
 }
 
-// Consumer runs the consumer group.
+// Consumer runs one consumer group over a set of topics.
 type Consumer struct {
-	kafka           config.Kafka
+	kafka           config.Kafka // GroupID and Topics are this consumer's
 	opts            config.Consumer
 	shutdownTimeout time.Duration
-	deliver         Deliverer
+	handler         Handler
 	log             *zap.Logger
 
 	// total bounds the messages in flight across every partition.
@@ -46,13 +49,16 @@ type Consumer struct {
 	stats    Stats
 }
 
-// New builds a Consumer from validated configuration.
-func New(cfg config.Config, d Deliverer, log *zap.Logger) *Consumer {
+// New builds a Consumer of group over topics from validated configuration.
+// Topics must exist (see EnsureTopics).
+func New(cfg config.Config, group string, topics []string, h Handler, log *zap.Logger) *Consumer {
+	kcfg := cfg.Kafka
+	kcfg.GroupID, kcfg.Topics = group, topics
 	return &Consumer{
-		kafka:           cfg.Kafka,
+		kafka:           kcfg,
 		opts:            cfg.Consumer,
 		shutdownTimeout: cfg.ShutdownTimeout,
-		deliver:         d,
+		handler:         h,
 		log:             log,
 		total:           make(chan struct{}, cfg.Consumer.MaxInFlightTotal),
 		laneSeed:        maphash.MakeSeed(),
@@ -65,19 +71,10 @@ func (c *Consumer) Joined() bool { return c.joined.Load() }
 // Stats returns the live counters.
 func (c *Consumer) Stats() *Stats { return &c.stats }
 
-// Run creates missing topics (when configured), joins the group and consumes
-// until ctx is cancelled. On cancel it stops fetching, lets in-flight
-// deliveries finish (bounded by the shutdown timeout), commits and leaves the
-// group. It returns nil after a clean stop.
+// Run joins the group and consumes until ctx is cancelled. On cancel it
+// stops fetching, lets in-flight work finish (bounded by the shutdown
+// timeout), commits and leaves the group. It returns nil after a clean stop.
 func (c *Consumer) Run(ctx context.Context) error {
-	if c.kafka.CreateTopics {
-		if err := c.ensureTopics(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped before Kafka was reachable
-			}
-			return err
-		}
-	}
 	start := kafka.FirstOffset
 	if c.kafka.StartOffset == "latest" {
 		start = kafka.LastOffset
@@ -124,26 +121,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Consumer) ensureTopics(ctx context.Context) error {
-	backoff := 500 * time.Millisecond
-	for {
-		err := EnsureTopics(ctx, c.kafka, c.log)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("ensure topics: %w", ctx.Err())
-		}
-		c.log.Warn("cannot ensure topics yet; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("ensure topics: %w", ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
-}
-
 func (c *Consumer) dialer() *kafka.Dialer {
 	return &kafka.Dialer{ClientID: c.kafka.ClientID, Timeout: c.kafka.DialTimeout, DualStack: true}
 }
@@ -175,18 +152,40 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	c.joined.Store(true)
 }
 
-// handle decodes one message and delivers it. It returns when the delivery
-// attempts are over (or ctx is cancelled).
-func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger) {
-	defer c.stats.Handled.Add(1)
-	ev, err := event.Decode(m.Value)
-	if err != nil {
+// ErrUnfinished is returned by a Handler that stopped before its work was
+// over (say, a retry not yet due when the partition is revoked): the message
+// stays uncommitted and its next owner handles it.
+var ErrUnfinished = errors.New("message handling not finished")
+
+type stoppingKey struct{}
+
+// Stopping returns a channel closed when the partition a handler works for
+// is being revoked or the consumer is stopping: work not yet started should
+// give up (return ErrUnfinished) rather than hold up the rebalance.
+func Stopping(ctx context.Context) <-chan struct{} {
+	if ch, ok := ctx.Value(stoppingKey{}).(<-chan struct{}); ok {
+		return ch
+	}
+	return nil // never closes
+}
+
+// handle runs the handler on one message and reports whether the message
+// is finished (and may be committed).
+func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger) bool {
+	err := c.handler.Handle(ctx, m)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnfinished):
+		return false
+	default:
 		c.stats.Invalid.Add(1)
-		log.Warn("skipping invalid domain event",
+		log.Warn("skipping invalid message",
 			zap.Int64("offset", m.Offset), zap.ByteString("key", m.Key),
 			zap.Int("bytes", len(m.Value)), zap.String("reason", err.Error()))
-		return
 	}
-	ev.Source = event.Source{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Time: m.Time}
-	c.deliver.Deliver(ctx, ev)
+	if ctx.Err() != nil {
+		return false
+	}
+	c.stats.Handled.Add(1)
+	return true
 }

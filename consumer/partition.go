@@ -57,6 +57,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 	// the shutdown timeout, so in-flight work can finish after a revoke.
 	work, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
+	work = context.WithValue(work, stoppingKey{}, ctx.Done())
 
 	opts := p.c.opts
 	slots := make(chan struct{}, opts.MaxInFlight)
@@ -74,11 +75,10 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			laneCtx, cancelLane := context.WithCancel(work)
 			defer cancelLane()
 			for m := range lane {
-				p.c.handle(laneCtx, m, p.log)
-				if work.Err() == nil {
-					// Only a message whose attempts really ended is finished;
-					// one abandoned at the shutdown deadline stays uncommitted
-					// and is delivered again by the next owner.
+				// Only a message whose handling really ended is finished; one
+				// abandoned at the shutdown deadline, or given up at a revoke,
+				// stays uncommitted and is handled again by the next owner.
+				if p.c.handle(laneCtx, m, p.log) {
 					tracker.finish(m.Offset)
 				}
 				<-slots

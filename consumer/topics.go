@@ -4,12 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
 )
+
+// AwaitTopics runs EnsureTopics for topics until it succeeds, backing off
+// while Kafka is unreachable; it fails only when ctx ends.
+func AwaitTopics(ctx context.Context, cfg config.Kafka, topics []string, log *zap.Logger) error {
+	cfg.Topics = topics
+	backoff := 500 * time.Millisecond
+	for {
+		err := EnsureTopics(ctx, cfg, log)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("ensure topics: %w", ctx.Err())
+		}
+		log.Warn("cannot ensure topics yet; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ensure topics: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
 
 // EnsureTopics creates the configured topics that do not exist yet, with
 // cfg.Partitions partitions. Existing topics are never altered: a topic

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,45 +25,69 @@ type Poster interface {
 	Send(ctx context.Context, ep Endpoint, body []byte) Result
 }
 
+// Sink keeps deliveries that leave the source partition undelivered. Both
+// methods return once the record is durably written, or ctx ends.
+type Sink interface {
+	Retry(ctx context.Context, r Record) error
+	Dead(ctx context.Context, r Record) error
+}
+
+// Disabler turns a subscription off (on a 410 Gone).
+type Disabler interface {
+	Disable(ctx context.Context, id, reason string) error
+}
+
 var (
 	_ Matcher = (*subscriptions.Table)(nil)
 	_ Poster  = (*Sender)(nil)
+	_ Sink    = (*KafkaSink)(nil)
 )
 
 // Stats counts delivery outcomes since start.
 type Stats struct {
-	Succeeded atomic.Int64
-	Failed    atomic.Int64 // attempted and failed
-	Skipped   atomic.Int64 // not attempted: the endpoint's circuit was open
-	Unmatched atomic.Int64 // events no subscription matched
+	Succeeded    atomic.Int64 // answered 2xx
+	Failed       atomic.Int64 // attempted and failed
+	Skipped      atomic.Int64 // not attempted: the endpoint's circuit was open
+	Retried      atomic.Int64 // written to the retry topic
+	DeadLettered atomic.Int64 // written to the dead-letter topic
+	Unmatched    atomic.Int64 // events no subscription matched
 }
 
-// Fanout delivers an event to every matching subscription, in parallel.
+// Fanout delivers an event to every matching subscription, in parallel, and
+// settles each failure: retry topic, or dead-letter topic.
 type Fanout struct {
-	match Matcher
-	post  Poster
-	log   *zap.Logger
+	match    Matcher
+	post     Poster
+	sink     Sink
+	disabler Disabler
+	policy   Policy
+	log      *zap.Logger
 	// skipped logs deliveries not attempted because a circuit is open: one
 	// endpoint down can mean thousands a second, so they are sampled (the
 	// circuit's own open/close lines are not).
 	skipped *zap.Logger
 	stats   Stats
+	now     func() time.Time
+	workers *workers
 }
 
-// NewFanout wires a Matcher and a Poster.
-func NewFanout(m Matcher, p Poster, log *zap.Logger) *Fanout {
+// NewFanout wires the delivery path.
+func NewFanout(m Matcher, p Poster, sink Sink, d Disabler, policy Policy, log *zap.Logger) *Fanout {
 	sampled := log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, time.Second, 10, 1000)
 	}))
-	return &Fanout{match: m, post: p, log: log, skipped: sampled}
+	return &Fanout{match: m, post: p, sink: sink, disabler: d, policy: policy, log: log, skipped: sampled,
+		now: time.Now, workers: newWorkers()}
 }
+
+// Close stops the fan-out's idle goroutines once no delivery is running.
+func (f *Fanout) Close() { f.workers.close() }
 
 // Stats returns the live outcome counters.
 func (f *Fanout) Stats() *Stats { return &f.stats }
 
 // Deliver sends ev to each subscription it matches and returns when every
-// attempt is over. Failures are outcomes, logged and not retried (the guide:
-// "we'll log the failure but won't retry").
+// attempt is over and every failure is settled (retry or dead letter).
 func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
 	subs := f.match.Match(ev)
 	switch len(subs) {
@@ -77,41 +102,108 @@ func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
 		return
 	}
 	var wg sync.WaitGroup
-	for i := 1; i < len(subs); i++ {
+	for _, sub := range subs[1:] {
 		wg.Add(1)
-		go func(sub *subscriptions.Subscription) {
+		f.workers.run(func() {
 			defer wg.Done()
 			f.deliverOne(ctx, ev, sub)
-		}(subs[i])
+		})
 	}
 	f.deliverOne(ctx, ev, subs[0])
 	wg.Wait()
 }
 
 func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription) {
-	res := f.post.Send(ctx, Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey}, ev.Body)
+	rec := newRecord(ev, sub.ID)
+	res := f.post.Send(ctx, Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: rec.WebhookID}, ev.Body)
+	f.settle(ctx, &rec, sub, res, ev)
+}
+
+// settle records the outcome of one attempt of rec. A failure goes to the
+// retry topic when the policy retries it and attempts remain, else to the
+// dead-letter topic; a 410 Gone also disables the subscription.
+func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Subscription, res Result, ev event.Event) {
 	switch {
 	case res.OK():
 		f.stats.Succeeded.Add(1)
 		if ce := f.log.Check(zap.DebugLevel, "webhook delivered"); ce != nil {
-			ce.Write(outcomeFields(ev, sub, res)...)
+			ce.Write(recordFields(rec, res, ev)...)
 		}
+		return
 	case ctx.Err() != nil:
 		// Shutdown deadline: the consumer leaves the message uncommitted and
 		// its next owner delivers it again.
-		f.log.Info("delivery abandoned at shutdown; it will be delivered again", outcomeFields(ev, sub, res)...)
-	case errors.Is(res.Err, ErrCircuitOpen):
-		f.stats.Skipped.Add(1)
-		f.skipped.Warn("webhook delivery failed: endpoint circuit open; not retried", outcomeFields(ev, sub, res)...)
-	default:
-		f.stats.Failed.Add(1)
-		f.log.Warn("webhook delivery failed; not retried", outcomeFields(ev, sub, res)...)
+		f.log.Info("delivery abandoned at shutdown; it will be delivered again", recordFields(rec, res, ev)...)
+		return
 	}
+	now := f.now()
+	rec.failedAttempt(res, now)
+	skipped := errors.Is(res.Err, ErrCircuitOpen)
+	if skipped {
+		f.stats.Skipped.Add(1)
+	} else {
+		f.stats.Failed.Add(1)
+	}
+	log := f.log
+	if skipped {
+		log = f.skipped
+	}
+
+	retryable := f.policy.Retryable(res)
+	maxAttempts := f.policy.MaxAttempts(sub.MaxAttempts)
+	if res.Status == http.StatusGone {
+		rec.Reason = ReasonGone
+		reason := "partner answered 410 Gone"
+		if err := f.disabler.Disable(ctx, sub.ID, reason); err != nil {
+			f.log.Error("cannot disable subscription after 410 Gone", zap.String("subscription_id", sub.ID), zap.Error(err))
+		} else {
+			f.log.Warn("subscription disabled: "+reason, zap.String("subscription_id", sub.ID), zap.String("url_origin", origin(sub.URL)))
+		}
+	}
+	if rec.Reason == "" && retryable && rec.Attempts < maxAttempts {
+		rec.NotBefore = now.Add(f.policy.Backoff(rec.Attempts+1, res))
+		if err := f.sink.Retry(ctx, *rec); err != nil {
+			f.log.Info("retry record not written at shutdown; the delivery will be attempted again", append(recordFields(rec, res, ev), zap.Error(err))...)
+			return
+		}
+		f.stats.Retried.Add(1)
+		log.Warn("webhook delivery failed; will retry", append(recordFields(rec, res, ev), zap.Time("not_before", rec.NotBefore))...)
+		return
+	}
+	if rec.Reason == "" {
+		rec.Reason = ReasonNotRetryable
+		if retryable && maxAttempts > 1 {
+			rec.Reason = ReasonExhausted
+		}
+	}
+	rec.DeadAt = now
+	if err := f.sink.Dead(ctx, *rec); err != nil {
+		f.log.Info("dead letter not written at shutdown; the delivery will be attempted again", append(recordFields(rec, res, ev), zap.Error(err))...)
+		return
+	}
+	f.stats.DeadLettered.Add(1)
+	log.Warn("webhook delivery failed; not retried", append(recordFields(rec, res, ev), zap.String("dead_letter_reason", rec.Reason))...)
 }
 
-func outcomeFields(ev event.Event, sub *subscriptions.Subscription, res Result) []zap.Field {
-	fields := append(eventFields(ev),
-		zap.String("subscription_id", sub.ID),
+func recordFields(rec *Record, res Result, ev event.Event) []zap.Field {
+	fields := make([]zap.Field, 0, 16)
+	fields = append(fields,
+		zap.String("subscription_id", rec.SubscriptionID),
+		zap.String("webhook_id", rec.WebhookID),
+		zap.String("event_type", string(rec.EventType)),
+		zap.String("tenant_id", rec.TenantID),
+	)
+	if rec.RequestID != "" {
+		fields = append(fields, zap.String("request_id", rec.RequestID))
+	}
+	if ev.CampaignID != "" {
+		fields = append(fields, zap.String("campaign_id", ev.CampaignID))
+	}
+	fields = append(fields,
+		zap.String("topic", rec.Source.Topic),
+		zap.Int("partition", rec.Source.Partition),
+		zap.Int64("offset", rec.Source.Offset),
+		zap.Int("attempt", max(rec.Attempts, 1)),
 		zap.Int("status", res.Status),
 		zap.Duration("duration", res.Duration),
 	)
@@ -122,7 +214,7 @@ func outcomeFields(ev event.Event, sub *subscriptions.Subscription, res Result) 
 }
 
 func eventFields(ev event.Event) []zap.Field {
-	fields := make([]zap.Field, 0, 14)
+	fields := make([]zap.Field, 0, 8)
 	fields = append(fields,
 		zap.String("event_type", string(ev.Type)),
 		zap.String("tenant_id", ev.TenantID),

@@ -32,6 +32,9 @@ type Endpoint struct {
 	SubscriptionID string
 	URL            string
 	APIKey         string
+	// WebhookID is sent as the webhook-id header: the same for every
+	// attempt of one event to one subscription.
+	WebhookID string
 }
 
 // Result is the outcome of one delivery attempt.
@@ -41,6 +44,8 @@ type Result struct {
 	Duration time.Duration
 	// Err is nil exactly when the partner answered 2xx.
 	Err error
+	// RetryAfter is the partner's Retry-After on a 429 or 503.
+	RetryAfter time.Duration
 }
 
 // OK reports whether the partner acknowledged the delivery with a 2xx.
@@ -152,6 +157,9 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 		"Content-Type": contentTypeJSON,
 		"User-Agent":   userAgent,
 	}
+	if ep.WebhookID != "" {
+		req.Header["Webhook-Id"] = []string{ep.WebhookID}
+	}
 	if ep.APIKey != "" {
 		req.Header["Authorization"] = []string{"Bearer " + ep.APIKey}
 	}
@@ -166,6 +174,9 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 	res := Result{Status: resp.StatusCode}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		res.Err = &StatusError{Status: resp.StatusCode}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return res
 }

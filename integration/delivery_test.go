@@ -56,9 +56,9 @@ func TestGuideExamplesArriveExactly(t *testing.T) {
 				headers = append(headers, h)
 			}
 			sort.Strings(headers)
-			wantHeaders := "Content-Length,Content-Type,User-Agent"
+			wantHeaders := "Content-Length,Content-Type,User-Agent,Webhook-Id"
 			if name == "with key" {
-				wantHeaders = "Authorization,Content-Length,Content-Type,User-Agent"
+				wantHeaders = "Authorization,Content-Length,Content-Type,User-Agent,Webhook-Id"
 			}
 			if strings.Join(headers, ",") != wantHeaders {
 				t.Errorf("%s: headers %v, want %s", name, headers, wantHeaders)
@@ -212,13 +212,13 @@ func TestInvalidEventsAreSkippedWithoutStalling(t *testing.T) {
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
 	w := s.start()
 
-	s.publish("same-key",
+	raws := []string{
 		`{"tenant_id":"acme","event_type":`,
 		`{"tenant_id":"acme","event_type":"PRIZE_PAYOUT_EXPLODED","campaign_id":"c"}`,
 		`{"tenant_id":"acme","event_type":"PLAYER_OPTED_IN","player_id":"p"}`,
 		`["not","an","object"]`,
-		payout("acme", "c1", "after-the-junk", "p1"),
-	)
+	}
+	s.publish("same-key", append(raws, payout("acme", "c1", "after-the-junk", "p1"))...)
 	waitHandled(t, w, 5)
 	testenv.Eventually(t, 5*time.Second, "valid event delivered", func() bool { return rc.Count() == 1 })
 	if !strings.Contains(string(rc.Requests()[0].Body), "after-the-junk") {
@@ -227,9 +227,20 @@ func TestInvalidEventsAreSkippedWithoutStalling(t *testing.T) {
 	if got := w.Consumer().Stats().Invalid.Load(); got != 4 {
 		t.Fatalf("invalid count %d, want 4", got)
 	}
-	skipped := w.Logs.FilterMessage("skipping invalid domain event").All()
+	skipped := w.Logs.FilterMessage("skipping invalid message").All()
 	if len(skipped) != 4 {
 		t.Fatalf("%d skip log lines, want 4", len(skipped))
+	}
+	// Nothing read is lost: the invalid messages are in the invalid topic,
+	// raw bytes and reason.
+	invalid := readTopic(t, s.cfg.Kafka.Brokers, s.cfg.Consumer.InvalidTopic, 4)
+	for i, m := range invalid {
+		if string(m.Value) != raws[i] {
+			t.Errorf("invalid topic message %d: %q, want the raw %q", i, m.Value, raws[i])
+		}
+		if header(m, "webhookd-reason") == "" || header(m, "webhookd-source-offset") != fmt.Sprint(i) {
+			t.Errorf("invalid topic message %d headers %v", i, m.Headers)
+		}
 	}
 	reasons := []string{"not valid JSON", "unknown event type", `"campaign_id"`, "not a JSON object"}
 	for i, e := range skipped {
@@ -340,4 +351,31 @@ func TestSameKeyOrderUnderConcurrency(t *testing.T) {
 	if rc.Count() != keys*perKey {
 		t.Fatalf("%d deliveries, want %d", rc.Count(), keys*perKey)
 	}
+}
+
+// readTopic reads the first n messages of partition 0 of topic.
+func readTopic(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: %v (got %d of %d)", topic, err, len(out), n)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

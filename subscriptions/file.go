@@ -40,6 +40,7 @@ type fileEntry struct {
 	APIKey      string       `yaml:"api_key,omitempty"`
 	CampaignIDs []string     `yaml:"campaign_ids,flow,omitempty"`
 	Enabled     *bool        `yaml:"enabled,omitempty"`
+	MaxAttempts int          `yaml:"max_attempts,omitempty"`
 }
 
 // ParseFile reads an apply file and validates every entry. Unknown keys are
@@ -82,6 +83,7 @@ func ParseFile(r io.Reader) ([]Subscription, error) {
 			APIKey:      e.APIKey,
 			CampaignIDs: e.CampaignIDs,
 			Enabled:     e.Enabled == nil || *e.Enabled,
+			MaxAttempts: e.MaxAttempts,
 		}
 		if err := s.Validate(); err != nil {
 			ee := &EntryError{Index: i, ID: e.ID, Err: err}
@@ -147,6 +149,7 @@ func WriteFile(w io.Writer, subs []Subscription) error {
 			APIKey:      s.APIKey,
 			CampaignIDs: s.CampaignIDs,
 			Enabled:     &enabled,
+			MaxAttempts: s.MaxAttempts,
 		}
 	}
 	enc := yaml.NewEncoder(w)

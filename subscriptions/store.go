@@ -272,6 +272,20 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Subscription
 	return out, nil
 }
 
+// Disable turns a subscription off; reason is for the caller's log (the
+// delivery path disables a subscription whose endpoint answered 410 Gone).
+// Disabling a disabled subscription writes nothing.
+func (s *Store) Disable(ctx context.Context, id, reason string) error {
+	_, err := s.Update(ctx, id, func(sub *Subscription) error {
+		sub.Enabled = false
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("disable %s (%s): %w", id, reason, err)
+	}
+	return nil
+}
+
 // Delete removes a subscription; the error wraps ErrNotFound when there is none.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	err := s.commit(ctx, func(tx *redis.Tx) (mutation, error) {

@@ -33,8 +33,11 @@ type Subscription struct {
 	APIKey      string       `json:"api_key,omitempty" yaml:"api_key,omitempty"`
 	CampaignIDs []string     `json:"campaign_ids,omitempty" yaml:"campaign_ids,omitempty"`
 	Enabled     bool         `json:"enabled" yaml:"enabled"`
-	CreatedAt   time.Time    `json:"created_at" yaml:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at" yaml:"updated_at"`
+	// MaxAttempts overrides delivery.retry.max_attempts for this
+	// subscription; 0 keeps the deployment's setting.
+	MaxAttempts int       `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	CreatedAt   time.Time `json:"created_at" yaml:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at" yaml:"updated_at"`
 }
 
 // FieldError says which field of a subscription is invalid and why. It never
@@ -85,6 +88,9 @@ func (s Subscription) Validate() error {
 		if slices.Contains(s.CampaignIDs[:i], c) {
 			return fieldErr("campaign_ids", "%q is listed twice", c)
 		}
+	}
+	if s.MaxAttempts < 0 || s.MaxAttempts > 100 {
+		return fieldErr("max_attempts", "must be 0 (the deployment's setting) to 100, got %d", s.MaxAttempts)
 	}
 	// The key goes into an HTTP header: a control character would make every
 	// delivery fail. The reasons below must never quote the key.
@@ -160,7 +166,7 @@ func (s Subscription) clone() Subscription {
 // endpoint with the same key, ignoring timestamps.
 func sameContent(a, b Subscription) bool {
 	return a.ID == b.ID && a.TenantID == b.TenantID && a.URL == b.URL && a.APIKey == b.APIKey &&
-		a.Enabled == b.Enabled && slices.Equal(a.EventTypes, b.EventTypes) && slices.Equal(a.CampaignIDs, b.CampaignIDs)
+		a.Enabled == b.Enabled && a.MaxAttempts == b.MaxAttempts && slices.Equal(a.EventTypes, b.EventTypes) && slices.Equal(a.CampaignIDs, b.CampaignIDs)
 }
 
 // idEncoding is lowercase-friendly base32 (0-9, a-v) without padding.

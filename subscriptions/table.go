@@ -92,6 +92,8 @@ type index struct {
 	skipped int
 	// byKey holds the enabled subscriptions per tenant and event type.
 	byKey map[indexKey][]*Subscription
+	// byID holds every subscription, enabled or not.
+	byID map[string]*Subscription
 }
 
 type indexKey struct {
@@ -105,9 +107,11 @@ func newIndex(snap Snapshot) *index {
 		size:    len(snap.Subscriptions),
 		skipped: len(snap.Skipped),
 		byKey:   make(map[indexKey][]*Subscription),
+		byID:    make(map[string]*Subscription, len(snap.Subscriptions)),
 	}
 	for i := range snap.Subscriptions {
 		s := &snap.Subscriptions[i]
+		idx.byID[s.ID] = s
 		if !s.Enabled {
 			continue
 		}
@@ -146,6 +150,17 @@ func (t *Table) Match(ev event.Event) []*Subscription {
 		return out
 	}
 	return all
+}
+
+// Get returns the subscription with id as the table has it now (read-only),
+// enabled or not.
+func (t *Table) Get(id string) (*Subscription, bool) {
+	idx := t.cur.Load()
+	if idx == nil {
+		return nil, false
+	}
+	s, ok := idx.byID[id]
+	return s, ok
 }
 
 // Ready reports whether the first load has succeeded.

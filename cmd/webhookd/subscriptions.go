@@ -108,7 +108,8 @@ func newSubsAddCmd(g *globals) *cobra.Command {
 	f.StringVar(&sub.TenantID, "tenant", "", "tenant whose events are delivered (required)")
 	f.StringVar(&sub.URL, "url", "", "absolute http(s) URL of the partner's webhook (required)")
 	f.StringSliceVar(&events, "events", nil, "event types, comma-separated: "+typeList()+" (required)")
-	f.StringVar(&sub.APIKey, "api-key", "", "sent to the partner in the X-API-Key header")
+	f.StringVar(&sub.APIKey, "api-key", "", "sent to the partner as Authorization: Bearer <key>")
+	f.IntVar(&sub.MaxAttempts, "max-attempts", 0, "attempts per delivery for this subscription, retries included (default: delivery.retry.max_attempts)")
 	f.StringSliceVar(&campaigns, "campaigns", nil, "deliver only these campaigns' events (default all)")
 	f.BoolVar(&disabled, "disabled", false, "add the subscription disabled")
 	f.StringVar(&sub.ID, "id", "", "subscription id (default a random sub_… id)")
@@ -234,7 +235,7 @@ func newSubsGetCmd(g *globals) *cobra.Command {
 }
 
 // updateFlags are the flags of update that change something.
-var updateFlags = []string{"url", "events", "api-key", "clear-api-key", "campaigns", "clear-campaigns", "tenant"}
+var updateFlags = []string{"url", "events", "api-key", "clear-api-key", "campaigns", "clear-campaigns", "tenant", "max-attempts"}
 
 func newSubsUpdateCmd(g *globals) *cobra.Command {
 	var next subscriptions.Subscription
@@ -271,6 +272,9 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 				if clearCampaigns {
 					s.CampaignIDs = nil
 				}
+				if changed("max-attempts") {
+					s.MaxAttempts = next.MaxAttempts
+				}
 				return nil
 			}
 			return withStore(g, func(s *subscriptions.Store) error {
@@ -291,6 +295,7 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 	f.BoolVar(&clearKey, "clear-api-key", false, "remove the API key")
 	f.StringSliceVar(&campaigns, "campaigns", nil, "new campaign filter, comma-separated (replaces the list)")
 	f.BoolVar(&clearCampaigns, "clear-campaigns", false, "remove the campaign filter: deliver every campaign")
+	f.IntVar(&next.MaxAttempts, "max-attempts", 0, "attempts per delivery, retries included; 0 = delivery.retry.max_attempts")
 	cmd.MarkFlagsMutuallyExclusive("api-key", "clear-api-key")
 	cmd.MarkFlagsMutuallyExclusive("campaigns", "clear-campaigns")
 	return cmd

@@ -92,6 +92,9 @@ func (e Env) Config(t testing.TB) config.Config {
 	cfg.Log.Level = "debug"
 	cfg.Kafka.Brokers = e.Brokers
 	cfg.Kafka.Topics = []string{"t-" + id + "-payouts", "t-" + id + "-participation"}
+	cfg.Delivery.Retry.Topic = "t-" + id + "-retry"
+	cfg.Delivery.DLQ.Topic = "t-" + id + "-dlq"
+	cfg.Consumer.InvalidTopic = "t-" + id + "-invalid"
 	cfg.Kafka.GroupID = "webhookd-test-" + id
 	cfg.Kafka.Partitions = 3
 	cfg.Kafka.ReplicationFactor = -1

@@ -1,0 +1,109 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/unibo/webhookd/config"
+)
+
+// KafkaSink writes what leaves a source partition without being delivered:
+// retry records, dead letters and invalid domain events. A write returns
+// only once the broker has acknowledged it (all in-sync replicas), or ctx
+// ends: until then the source message is not finished, so its offset is not
+// committed and nothing is lost if the pod dies.
+type KafkaSink struct {
+	w            *kafka.Writer
+	retryTopic   string
+	dlqTopic     string
+	invalidTopic string
+	log          *zap.Logger
+}
+
+// NewKafkaSink builds the sink on the configured brokers and topics.
+func NewKafkaSink(cfg config.Config, log *zap.Logger) *KafkaSink {
+	return &KafkaSink{
+		w: &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Kafka.Brokers...),
+			Balancer:     &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: 5 * time.Millisecond,
+			MaxAttempts:  3,
+			Transport:    &kafka.Transport{ClientID: cfg.Kafka.ClientID, DialTimeout: cfg.Kafka.DialTimeout},
+		},
+		retryTopic:   cfg.Delivery.Retry.Topic,
+		dlqTopic:     cfg.Delivery.DLQ.Topic,
+		invalidTopic: cfg.Consumer.InvalidTopic,
+		log:          log,
+	}
+}
+
+// Close flushes and closes the writer.
+func (s *KafkaSink) Close() error { return s.w.Close() }
+
+// Retry writes a record to the retry topic, keyed like its source event so
+// that a key's retries stay in order.
+func (s *KafkaSink) Retry(ctx context.Context, r Record) error {
+	return s.writeRecord(ctx, s.retryTopic, r.Source.Key, r)
+}
+
+// Dead writes a record to the dead-letter topic, keyed by subscription.
+func (s *KafkaSink) Dead(ctx context.Context, r Record) error {
+	return s.writeRecord(ctx, s.dlqTopic, r.SubscriptionID, r)
+}
+
+// Invalid writes a message that is not a valid domain event to the invalid
+// topic: its raw bytes and key as they came, the reason and origin in
+// headers.
+func (s *KafkaSink) Invalid(ctx context.Context, m *kafka.Message, reason error) error {
+	return s.write(ctx, kafka.Message{
+		Topic: s.invalidTopic,
+		Key:   m.Key,
+		Value: m.Value,
+		Headers: append([]kafka.Header{
+			{Key: "webhookd-reason", Value: []byte(reason.Error())},
+			{Key: "webhookd-source-topic", Value: []byte(m.Topic)},
+			{Key: "webhookd-source-partition", Value: []byte(strconv.Itoa(m.Partition))},
+			{Key: "webhookd-source-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
+			{Key: "webhookd-received-at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		}, m.Headers...),
+	})
+}
+
+func (s *KafkaSink) writeRecord(ctx context.Context, topic, key string, r Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode delivery record: %w", err)
+	}
+	return s.write(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: b})
+}
+
+// write retries until the broker acknowledges or ctx ends.
+func (s *KafkaSink) write(ctx context.Context, m kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.w.WriteMessages(ctx, m)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("write to %s: %w", m.Topic, ctx.Err())
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			s.log.Warn("cannot write to Kafka yet; retrying (the source offset waits)",
+				zap.String("topic", m.Topic), zap.Int("attempt", attempt), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("write to %s: %w", m.Topic, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
