@@ -465,15 +465,20 @@ func Mask(s string) string {
 	}
 }
 
-// MarshalLogObject logs the effective configuration with secrets masked.
-func (c Config) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	m := c.Masked()
+// SortedKeys returns the keys of a Masked map in order.
+func SortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
+	return keys
+}
+
+// MarshalLogObject logs the effective configuration with secrets masked.
+func (c Config) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	m := c.Masked()
+	for _, k := range SortedKeys(m) {
 		if err := enc.AddReflected(k, m[k]); err != nil {
 			return err
 		}

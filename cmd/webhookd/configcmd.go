@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -21,12 +20,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 				return err
 			}
 			m := cfg.Masked()
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range config.SortedKeys(m) {
 				fmt.Fprintf(g.stdout, "%s = %v\n", k, m[k])
 			}
 			return nil
