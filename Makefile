@@ -3,19 +3,31 @@ GO        ?= go
 BIN       ?= bin/webhookd
 PKGS      ?= ./...
 
-.PHONY: build run test test-unit bench services-up services-down lint fmt clean
+.PHONY: build run test test-faults test-fuzz test-unit bench services-up services-down fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/webhookd
 
 ## run: embedded demo (in-process Kafka + Redis + receiver), Ctrl-C to stop
-run:
-	$(GO) run ./cmd/webhookd demo
+run: build
+	./$(BIN) demo
 
 ## test: the whole suite; real Kafka/Redis when WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR are set, embedded otherwise
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## test-faults: SIGKILLs, Redis and Kafka outages, poison messages, on the REAL services only (make services-up and WEBHOOKD_TEST_* set, else every test skips); stops and restarts the shared Kafka/Redis: run it alone
+test-faults:
+	$(GO) vet -tags faults ./faults/
+	$(GO) test -tags faults -count=1 -p 1 -v -timeout 15m ./faults/
+
+## test-fuzz: the decoders' fuzz targets, briefly (FUZZTIME=10s each); CI runs it
+FUZZTIME ?= 10s
+test-fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMatchesReference$$' -fuzztime $(FUZZTIME) ./event
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./subscriptions
 
 test-unit:
 	$(GO) test -short -count=1 $(PKGS)

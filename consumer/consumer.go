@@ -179,8 +179,12 @@ func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger
 		return false
 	default:
 		c.stats.Invalid.Add(1)
+		key := m.Key
+		if len(key) > 256 {
+			key = key[:256] // hostile input: keep log lines bounded
+		}
 		log.Warn("skipping invalid message",
-			zap.Int64("offset", m.Offset), zap.ByteString("key", m.Key),
+			zap.Int64("offset", m.Offset), zap.ByteString("key", key),
 			zap.Int("bytes", len(m.Value)), zap.String("reason", err.Error()))
 	}
 	if ctx.Err() != nil {

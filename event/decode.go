@@ -107,7 +107,7 @@ func Decode(raw []byte) (Event, error) {
 	}
 	ev.Type = Type(et)
 	if !ev.Type.Valid() {
-		return Event{}, invalid("event_type", "unknown event type %q", et)
+		return Event{}, invalid("event_type", "unknown event type %q", clip(et))
 	}
 
 	fields := participationFields
@@ -146,7 +146,7 @@ func Decode(raw []byte) (Event, error) {
 		prize, _ := obj.str("prize_type")
 		for _, name := range prizeRequired[prize] {
 			if obj.get(name) == nil {
-				return Event{}, invalid(name, "required for prize_type %q", prize)
+				return Event{}, invalid(name, "required for prize_type %q", clip(prize))
 			}
 		}
 		ev.RequestID, _ = obj.str("request_id")
@@ -192,4 +192,14 @@ func jsonKind(v []byte) string {
 func isEmptyString(v []byte) bool {
 	s, err := unquote(v)
 	return err == nil && strings.TrimSpace(s) == ""
+}
+
+// clip shortens a value quoted in an error: the input is hostile, and a
+// 300 KB event type must not become a 300 KB log line.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
 }

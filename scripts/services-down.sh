@@ -2,6 +2,11 @@
 # Stop the Kafka broker and Redis started by scripts/services-up.sh, by their pid files only
 # (SIGTERM, up to ~20 s, then SIGKILL). Idempotent. `--purge` also deletes the Kafka data dir,
 # so the next services-up formats a fresh cluster.
+#
+#   services-down.sh [--purge]          both services (kafka, then redis)
+#   services-down.sh kafka|redis ...    only the services named: the fault tests stop one of them
+#                                       and bring it back with `services-up.sh NAME`. Kafka keeps its
+#                                       data dir (unless --purge); Redis runs without persistence.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,14 +14,22 @@ STATE="$ROOT/.services"
 KPID="$STATE/kafka/kafka.pid"
 RPID="$STATE/redis/redis.pid"
 
+usage="usage: $0 [--purge] [kafka|redis ...]"
 purge=0
+want_kafka=0 want_redis=0 named=0
 for arg in "$@"; do
   case "$arg" in
     --purge) purge=1 ;;
-    -h|--help) echo "usage: $0 [--purge]"; exit 0 ;;
-    *) echo "usage: $0 [--purge]" >&2; exit 2 ;;
+    kafka) want_kafka=1 named=1 ;;
+    redis) want_redis=1 named=1 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+if [ "$named" -eq 0 ]; then want_kafka=1 want_redis=1; fi
+if [ "$purge" -eq 1 ] && [ "$want_kafka" -eq 0 ]; then
+  echo "--purge wipes Kafka's data: it needs kafka among the services stopped" >&2; exit 2
+fi
 
 log() { printf '[services-down] %s\n' "$*"; }
 
@@ -47,8 +60,8 @@ stop() {
   log "$name: stopped"
 }
 
-stop kafka "$KPID" kafka.Kafka
-stop redis "$RPID" redis-server
+if [ "$want_kafka" -eq 1 ]; then stop kafka "$KPID" kafka.Kafka; fi
+if [ "$want_redis" -eq 1 ]; then stop redis "$RPID" redis-server; fi
 
 if [ "$purge" -eq 1 ]; then
   rm -rf "$STATE/kafka/data"

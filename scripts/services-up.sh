@@ -8,6 +8,9 @@
 #   .services/kafka/kafka.pid    java pid;  .services/kafka/logs/{server.log,kafka.out}
 #   .services/redis/             redis.pid, redis.log
 #
+# `services-up.sh kafka` or `services-up.sh redis` starts (and waits for) only the service named, so
+# a fault test can bring back the one it stopped with `services-down.sh NAME`; no argument means both.
+#
 # Env: KAFKA_VERSION (default 4.1.1), LOG4J_VERSION (default per Kafka version), KAFKA_PORT (9092),
 #      KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), REDIS_PORT (6379), KAFKA_HEAP_OPTS (-Xms512m -Xmx1g),
 #      SERVICES_WAIT_SECONDS (90), MVN_ARGS (extra mvn args, e.g. -Dmaven.repo.local=...).
@@ -42,6 +45,17 @@ RPORTF="$RDIR/redis.port"
 
 log() { printf '[services-up] %s\n' "$*"; }
 die() { printf '[services-up] ERROR: %s\n' "$*" >&2; exit 1; }
+
+want_kafka=0 want_redis=0
+for arg in "$@"; do
+  case "$arg" in
+    kafka) want_kafka=1 ;;
+    redis) want_redis=1 ;;
+    -h|--help) echo "usage: $0 [kafka|redis ...]"; exit 0 ;;
+    *) echo "usage: $0 [kafka|redis ...]" >&2; exit 2 ;;
+  esac
+done
+if [ "$#" -eq 0 ]; then want_kafka=1 want_redis=1; fi
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -89,13 +103,18 @@ redis_answers() {
 mkdir -p "$KDIR" "$KLOGS" "$RDIR"
 
 # ---------------------------------------------------------------- tools
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+# redis-cli is also the check that Redis answers.
+if [ "$want_redis" -eq 1 ] && { ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; }; then
   log "installing redis-server (apt)"; apt_install redis-server
 fi
-command -v java >/dev/null || { log "installing a JRE (apt)"; apt_install openjdk-17-jre-headless; }
+if [ "$want_kafka" -eq 1 ]; then
+  command -v java >/dev/null || { log "installing a JRE (apt)"; apt_install openjdk-17-jre-headless; }
+fi
 
 # ---------------------------------------------------------------- redis
-if redis_answers; then
+if [ "$want_redis" -eq 0 ]; then
+  :
+elif redis_answers; then
   log "redis already answers on 127.0.0.1:$REDIS_PORT"
 elif pid="$(live_pid "$RPID" redis-server)"; then
   die "redis (pid $pid) started by services-up runs on port $(cat "$RPORTF" 2>/dev/null || echo '?'), not $REDIS_PORT; run scripts/services-down.sh first"
@@ -108,7 +127,7 @@ else
 fi
 
 # ---------------------------------------------------------------- kafka jars
-if [ ! -f "$LIBS/.version" ] || [ "$(cat "$LIBS/.version")" != "$KAFKA_VERSION log4j-$LOG4J_VERSION" ]; then
+if [ "$want_kafka" -eq 1 ] && { [ ! -f "$LIBS/.version" ] || [ "$(cat "$LIBS/.version")" != "$KAFKA_VERSION log4j-$LOG4J_VERSION" ]; }; then
   command -v mvn >/dev/null || { log "installing maven (apt)"; apt_install maven; }
   log "fetching Kafka $KAFKA_VERSION + log4j $LOG4J_VERSION jars with mvn into $LIBS"
   rm -rf "$LIBS.tmp"
@@ -125,13 +144,17 @@ if [ ! -f "$LIBS/.version" ] || [ "$(cat "$LIBS/.version")" != "$KAFKA_VERSION l
 fi
 
 # ---------------------------------------------------------------- kafka config + storage
-sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-    -e "s|@DATA_DIR@|$DATA|g" "$ROOT/scripts/kafka/server.properties.tmpl" >"$KPROPS"
+if [ "$want_kafka" -eq 1 ]; then
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+      -e "s|@DATA_DIR@|$DATA|g" "$ROOT/scripts/kafka/server.properties.tmpl" >"$KPROPS"
+fi
 
 JAVA_LOG_OPTS=(-Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.yaml" -Dkafka.logs.dir="$KLOGS")
 
 started_kafka=0
-if kafka_answers "$KAFKA_PORT"; then
+if [ "$want_kafka" -eq 0 ]; then
+  :
+elif kafka_answers "$KAFKA_PORT"; then
   log "kafka already answers on 127.0.0.1:$KAFKA_PORT"
 elif pid="$(live_pid "$KPID" kafka.Kafka)"; then
   if [ "$(cat "$KPORTF" 2>/dev/null)" != "$KAFKA_PORT" ]; then
@@ -168,6 +191,9 @@ kafka_log_tail() {
 
 deadline=$((SECONDS + WAIT_SECONDS))
 redis_ok=0 kafka_ok=0
+# A service not asked for counts as done: it is neither started nor waited for.
+[ "$want_redis" -eq 1 ] || redis_ok=1
+[ "$want_kafka" -eq 1 ] || kafka_ok=1
 while :; do
   if [ "$redis_ok" -eq 0 ] && redis_answers; then
     redis_ok=1; log "redis ready at 127.0.0.1:$REDIS_PORT"

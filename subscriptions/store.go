@@ -14,6 +14,11 @@
 //   - <prefix>subscriptions:version: an integer, INCRed by every write.
 //   - <prefix>subscriptions:changed: a pub/sub channel; every write PUBLISHes
 //     the new version on it.
+//   - <prefix>subscriptions:epoch: a random id, set by the first write to an
+//     empty Redis. If it disappears (Redis restarted without its data, or
+//     was flushed), running pods keep delivering from their cached table
+//     instead of taking the empty one for the truth, until a write (say, an
+//     apply of the backup) starts a new epoch.
 //
 // Every write is one optimistic transaction: WATCH the hash and the version,
 // read, then MULTI HSET/HDEL + INCR version + PUBLISH, EXEC; a concurrent
@@ -66,6 +71,7 @@ type Store struct {
 	rdb        redis.UniversalClient
 	hashKey    string
 	versionKey string
+	epochKey   string
 	channel    string
 	now        func() time.Time
 }
@@ -76,6 +82,7 @@ func NewStore(rdb redis.UniversalClient, keyPrefix string) *Store {
 		rdb:        rdb,
 		hashKey:    keyPrefix + "subscriptions",
 		versionKey: keyPrefix + "subscriptions:version",
+		epochKey:   keyPrefix + "subscriptions:epoch",
 		channel:    keyPrefix + "subscriptions:changed",
 		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
 	}
@@ -110,6 +117,9 @@ type Snapshot struct {
 	// Subscriptions are sorted by tenant, then creation time, then id.
 	Subscriptions []Subscription
 	Version       int64
+	// Epoch identifies the table's lifetime in Redis; empty when the epoch
+	// key is missing (an empty or wiped Redis).
+	Epoch string
 	// Skipped are the entries that could not be decoded.
 	Skipped []*CorruptError
 }
@@ -119,10 +129,11 @@ type Snapshot struct {
 // every pod from loading the others.
 func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 	var all *redis.MapStringStringCmd
-	var ver *redis.StringCmd
+	var ver, epoch *redis.StringCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		all = p.HGetAll(ctx, s.hashKey)
 		ver = p.Get(ctx, s.versionKey)
+		epoch = p.Get(ctx, s.epochKey)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -136,7 +147,7 @@ func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
 	}
-	snap := Snapshot{Version: version, Subscriptions: make([]Subscription, 0, len(entries))}
+	snap := Snapshot{Version: version, Epoch: epoch.Val(), Subscriptions: make([]Subscription, 0, len(entries))}
 	for id, raw := range entries {
 		sub, err := decode(id, raw)
 		if err != nil {
@@ -341,6 +352,7 @@ func (s *Store) commit(ctx context.Context, plan func(tx *redis.Tx) (mutation, e
 					p.HDel(ctx, s.hashKey, m.del...)
 				}
 				p.Incr(ctx, s.versionKey)
+				p.SetNX(ctx, s.epochKey, NewID(), 0)
 				// The version is watched, so the INCR above yields version+1.
 				p.Publish(ctx, s.channel, version+1)
 				return nil

@@ -2,6 +2,7 @@ package subscriptions
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,11 @@ const (
 	defaultMinBackoff      = 500 * time.Millisecond
 	defaultMaxBackoff      = 5 * time.Second
 )
+
+// ErrTableLost is reported while Redis answers without the subscription
+// table the pod has cached.
+var ErrTableLost = errors.New("the subscription table is missing from Redis (restarted empty or flushed): " +
+	"delivering from the cached table until it is restored, e.g. webhookd subscriptions apply -f backup.yaml")
 
 // Status describes the in-memory table, for health endpoints.
 type Status struct {
@@ -88,6 +94,7 @@ func NewTable(src Source, cfg config.Subscriptions, log *zap.Logger) *Table {
 // index is an immutable, matchable copy of the table.
 type index struct {
 	version int64
+	epoch   string
 	size    int
 	skipped int
 	// byKey holds the enabled subscriptions per tenant and event type.
@@ -104,6 +111,7 @@ type indexKey struct {
 func newIndex(snap Snapshot) *index {
 	idx := &index{
 		version: snap.Version,
+		epoch:   snap.Epoch,
 		size:    len(snap.Subscriptions),
 		skipped: len(snap.Skipped),
 		byKey:   make(map[indexKey][]*Subscription),
@@ -273,6 +281,14 @@ func (t *Table) reload(ctx context.Context) bool {
 		t.failed(ctx, err)
 		return false
 	}
+	if cur := t.cur.Load(); cur != nil && cur.epoch != "" && snap.Epoch == "" {
+		// Redis answers but has lost the table (restarted empty, flushed):
+		// an empty table taken for the truth would commit events
+		// undelivered. Keep delivering from the cached one until a write
+		// starts a new epoch (an apply of the backup).
+		t.failed(ctx, ErrTableLost)
+		return false
+	}
 	idx := newIndex(snap)
 	prev := t.cur.Swap(idx)
 	t.succeeded()
@@ -320,7 +336,7 @@ func (t *Table) failed(ctx context.Context, err error) {
 		return
 	}
 	if idx := t.cur.Load(); idx != nil {
-		t.log.Warn("Redis unavailable; serving the last good subscription table until it recovers",
+		t.log.Warn("cannot refresh the subscription table from Redis; serving the last good table until it recovers",
 			zap.Error(err), zap.Int64("version", idx.version), zap.Int("subscriptions", idx.size))
 	} else {
 		t.log.Warn("Redis unavailable; subscription table not loaded yet, retrying", zap.Error(err))

@@ -249,10 +249,10 @@ func TestTableSurvivesRedisOutage(t *testing.T) {
 	if got := tbl.Match(optIn); len(got) != 1 {
 		t.Errorf("Match during outage = %d subscriptions, want the last good table's 1", len(got))
 	}
-	if n := logs.FilterMessageSnippet("Redis unavailable").FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
+	if n := logs.FilterMessageSnippet("cannot refresh the subscription table from Redis").FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
 		t.Errorf("%d outage warnings, want exactly 1", n)
 	}
-	if w := logs.FilterMessageSnippet("Redis unavailable").All(); len(w) == 1 && w[0].ContextMap()["error"] == nil {
+	if w := logs.FilterMessageSnippet("cannot refresh the subscription table from Redis").All(); len(w) == 1 && w[0].ContextMap()["error"] == nil {
 		t.Errorf("outage warning has no error field: %v", w[0].ContextMap())
 	}
 
@@ -321,4 +321,34 @@ func pids(subs []*Subscription) string {
 		out[i] = s.ID
 	}
 	return strings.Join(out, " ")
+}
+
+// A Redis that comes back empty (restarted without its data, flushed) is
+// not taken for an empty table: the pod keeps delivering from its cache
+// until a write starts a new epoch, say an apply of the backup.
+func TestTableKeepsCacheWhenRedisLosesTheTable(t *testing.T) {
+	cfg := fastCfg
+	tbl, store, mr, _ := redisTable(t, cfg)
+	ctx := context.Background()
+	sub, err := store.Add(ctx, newSub("acme", "https://a.example/", event.PlayerOptedIn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	optIn := event.Event{TenantID: "acme", Type: event.PlayerOptedIn}
+	waitFor(t, 2*time.Second, "subscription matched", func() bool { return len(tbl.Match(optIn)) == 1 })
+
+	mr.FlushAll()
+	waitFor(t, 2*time.Second, "loss reported", func() bool {
+		return tbl.Status().LastError == ErrTableLost.Error()
+	})
+	if len(tbl.Match(optIn)) != 1 {
+		t.Fatal("the cached table was dropped when Redis lost it")
+	}
+	if _, err := store.Apply(ctx, []Subscription{sub}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "restored table accepted", func() bool { return tbl.Status().RedisOK && tbl.Status().Version == 1 })
+	if len(tbl.Match(optIn)) != 1 {
+		t.Fatal("restored subscription not matched")
+	}
 }
