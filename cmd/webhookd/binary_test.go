@@ -1,160 +1,69 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/internal/testenv"
 )
 
 // These tests run the real binary, as Kubernetes does.
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
 
 func binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "webhookd-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "webhookd")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return binPath
+	return testenv.Binary(t)
 }
 
-// safeBuffer collects a process's output while it runs.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// workerEnv is the environment that points the binary at cfg.
-func workerEnv(cfg config.Config) []string {
-	return append(os.Environ(),
-		"WEBHOOKD_KAFKA_BROKERS="+strings.Join(cfg.Kafka.Brokers, ","),
-		"WEBHOOKD_KAFKA_TOPICS="+strings.Join(cfg.Kafka.Topics, ","),
-		"WEBHOOKD_KAFKA_GROUP_ID="+cfg.Kafka.GroupID,
-		"WEBHOOKD_KAFKA_PARTITIONS=2",
-		"WEBHOOKD_KAFKA_SESSION_TIMEOUT=6s",
-		"WEBHOOKD_KAFKA_HEARTBEAT_INTERVAL=500ms",
-		"WEBHOOKD_REDIS_ADDR="+cfg.Redis.Addr,
-		"WEBHOOKD_REDIS_KEY_PREFIX="+cfg.Redis.KeyPrefix,
-		"WEBHOOKD_OPS_ADDR="+cfg.Ops.Addr,
-		"WEBHOOKD_SHUTDOWN_TIMEOUT=5s",
-	)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.RemoveBinary()
+	os.Exit(code)
 }
 
 func TestBinaryBecomesReadyAndExitsZeroOnSIGTERM(t *testing.T) {
 	bin := binary(t)
-	env := testenv.Start(t)
-	cfg := env.Config(t)
-	cfg.Ops.Addr = freeAddr(t)
+	cfg := testenv.Start(t).Config(t)
+	cfg.Kafka.Partitions = 2
+	p := testenv.StartBinary(t, bin, testenv.BinaryEnv(t, cfg))
 
-	var out safeBuffer
-	cmd := exec.Command(bin)
-	cmd.Env = workerEnv(cfg)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-
-	if code := get(t, "http://"+cfg.Ops.Addr+"/healthz", 10*time.Second, func(int) bool { return true }); code != 200 {
-		t.Fatalf("/healthz answered %d", code)
-	}
-	get(t, "http://"+cfg.Ops.Addr+"/readyz", 60*time.Second, func(c int) bool { return c == 200 })
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.OpsAddr+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("/healthz answered %d", resp.StatusCode)
+			}
+			break
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no exit 30s after SIGTERM\n%s", out.String())
+		if ctx.Err() != nil {
+			t.Fatalf("/healthz never answered: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.WaitReady(t, 60*time.Second)
+
+	code, err := p.Terminate(30 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("exit after SIGTERM: code %d, %v\n%s", code, err, testenv.Tail(p.Output(), 30))
 	}
 	for _, want := range []string{`"msg":"starting webhookd"`, `"msg":"consumer stopped"`, `"msg":"webhookd stopped"`} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(p.Output(), want) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
-}
-
-// get polls url until accept(status) or timeout, and returns the last status.
-func get(t *testing.T, url string, timeout time.Duration, accept func(int) bool) int {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := 0
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		cancel()
-		if err == nil {
-			_ = resp.Body.Close()
-			last = resp.StatusCode
-			if accept(last) {
-				return last
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: no acceptable answer within %s (last status %d)", url, timeout, last)
-	return last
 }
 
 func TestBinaryRejectsInvalidConfigNamingTheKey(t *testing.T) {
@@ -188,24 +97,17 @@ func TestBinaryRejectsInvalidConfigNamingTheKey(t *testing.T) {
 func TestBinaryLogsEffectiveConfigWithSecretsMasked(t *testing.T) {
 	bin := binary(t)
 	const secret = "redis-password-do-not-log"
-	var out safeBuffer
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "WEBHOOKD_REDIS_PASSWORD="+secret, "WEBHOOKD_REDIS_ADDR=127.0.0.1:1",
-		"WEBHOOKD_OPS_ADDR="+freeAddr(t), "WEBHOOKD_KAFKA_BROKERS=127.0.0.1:1")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testenv.StartBinary(t, bin, append(os.Environ(), "WEBHOOKD_REDIS_PASSWORD="+secret,
+		"WEBHOOKD_REDIS_ADDR=127.0.0.1:1", "WEBHOOKD_KAFKA_BROKERS=127.0.0.1:1"))
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "starting webhookd") && time.Now().Before(deadline) {
+	for !strings.Contains(p.Output(), "starting webhookd") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM while Redis is unreachable: %v", err)
+	if code, err := p.Terminate(10 * time.Second); err != nil || code != 0 {
+		t.Errorf("exit after SIGTERM while Redis is unreachable: code %d, %v", code, err)
 	}
-	logs := out.String()
+	logs := p.Output()
 	if !strings.Contains(logs, `"redis.password":"****`) {
 		t.Errorf("startup line lacks the masked password:\n%s", logs)
 	}
