@@ -14,6 +14,7 @@ import (
 	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/consumer"
 	"github.com/unibo/webhookd/delivery"
+	"github.com/unibo/webhookd/metrics"
 	"github.com/unibo/webhookd/ops"
 	"github.com/unibo/webhookd/subscriptions"
 )
@@ -44,12 +45,15 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		sink:     delivery.NewKafkaSink(cfg, log.Named("sink")),
 		closeRDB: rdb.Close,
 	}
-	w.fanout = delivery.NewFanout(w.table, w.sender, w.sink, store, delivery.NewPolicy(cfg.Delivery), log.Named("delivery"))
+	m := metrics.New(
+		func() float64 { return float64(w.consumer.InFlight() + w.retries.InFlight()) },
+		func() (int, time.Time) { st := w.table.Status(); return st.Size, st.LoadedAt })
+	w.fanout = delivery.NewFanout(w.table, w.sender, w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
-		consumer.NewEventHandler(w.fanout, w.sink), log.Named("consumer"))
+		consumer.NewEventHandler(w.fanout, w.sink), m, log.Named("consumer"))
 	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", []string{cfg.Delivery.Retry.Topic},
-		delivery.NewRetrier(w.fanout, w.table, w.sink), log.Named("retry"))
-	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, cfg.Ops.Pprof), log.Named("ops"))
+		delivery.NewRetrier(w.fanout, w.table, w.sink), m, log.Named("retry"))
+	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, m.Handler(), cfg.Ops.Pprof), log.Named("ops"))
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err

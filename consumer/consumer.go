@@ -28,6 +28,11 @@ type Handler interface {
 	Handle(ctx context.Context, m *kafka.Message) error
 }
 
+// Recorder counts consumed messages (Prometheus in production).
+type Recorder interface {
+	Consumed(topic string, invalid bool)
+}
+
 // Stats counts what the consumer has seen since start.
 type Stats struct {
 	Handled atomic.Int64 // messages whose handling is over
@@ -40,6 +45,7 @@ type Consumer struct {
 	opts            config.Consumer
 	shutdownTimeout time.Duration
 	handler         Handler
+	rec             Recorder
 	log             *zap.Logger
 
 	// total bounds the messages in flight across every partition.
@@ -51,7 +57,7 @@ type Consumer struct {
 
 // New builds a Consumer of group over topics from validated configuration.
 // Topics must exist (see EnsureTopics).
-func New(cfg config.Config, group string, topics []string, h Handler, log *zap.Logger) *Consumer {
+func New(cfg config.Config, group string, topics []string, h Handler, rec Recorder, log *zap.Logger) *Consumer {
 	kcfg := cfg.Kafka
 	kcfg.GroupID, kcfg.Topics = group, topics
 	return &Consumer{
@@ -59,11 +65,15 @@ func New(cfg config.Config, group string, topics []string, h Handler, log *zap.L
 		opts:            cfg.Consumer,
 		shutdownTimeout: cfg.ShutdownTimeout,
 		handler:         h,
+		rec:             rec,
 		log:             log,
 		total:           make(chan struct{}, cfg.Consumer.MaxInFlightTotal),
 		laneSeed:        maphash.MakeSeed(),
 	}
 }
+
+// InFlight is the number of messages read and not yet finished.
+func (c *Consumer) InFlight() int { return len(c.total) }
 
 // Joined reports whether the consumer currently holds a group generation.
 func (c *Consumer) Joined() bool { return c.joined.Load() }
@@ -173,9 +183,10 @@ func Stopping(ctx context.Context) <-chan struct{} {
 // is finished (and may be committed).
 func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger) bool {
 	err := c.handler.Handle(ctx, m)
+	invalid := err != nil && !errors.Is(err, ErrUnfinished)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrUnfinished):
+	case !invalid:
 		return false
 	default:
 		c.stats.Invalid.Add(1)
@@ -191,5 +202,6 @@ func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger
 		return false
 	}
 	c.stats.Handled.Add(1)
+	c.rec.Consumed(m.Topic, invalid)
 	return true
 }

@@ -32,6 +32,13 @@ type Sink interface {
 	Dead(ctx context.Context, r Record) error
 }
 
+// Recorder counts delivery outcomes (Prometheus in production). Each
+// attempt is a success, a failure, or blocked (not attempted: circuit
+// open); each failed delivery is then retried or dead_lettered.
+type Recorder interface {
+	Delivery(eventType, outcome string, status int, d time.Duration, eventTime time.Time)
+}
+
 // Disabler turns a subscription off (on a 410 Gone).
 type Disabler interface {
 	Disable(ctx context.Context, id, reason string) error
@@ -61,6 +68,7 @@ type Fanout struct {
 	sink     Sink
 	disabler Disabler
 	policy   Policy
+	rec      Recorder
 	log      *zap.Logger
 	// skipped logs deliveries not attempted because a circuit is open: one
 	// endpoint down can mean thousands a second, so they are sampled (the
@@ -72,11 +80,11 @@ type Fanout struct {
 }
 
 // NewFanout wires the delivery path.
-func NewFanout(m Matcher, p Poster, sink Sink, d Disabler, policy Policy, log *zap.Logger) *Fanout {
+func NewFanout(m Matcher, p Poster, sink Sink, d Disabler, policy Policy, rec Recorder, log *zap.Logger) *Fanout {
 	sampled := log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, time.Second, 10, 1000)
 	}))
-	return &Fanout{match: m, post: p, sink: sink, disabler: d, policy: policy, log: log, skipped: sampled,
+	return &Fanout{match: m, post: p, sink: sink, disabler: d, policy: policy, rec: rec, log: log, skipped: sampled,
 		now: time.Now, workers: newWorkers()}
 }
 
@@ -126,6 +134,7 @@ func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Sub
 	switch {
 	case res.OK():
 		f.stats.Succeeded.Add(1)
+		f.rec.Delivery(string(rec.EventType), "success", res.Status, res.Duration, ev.Source.Time)
 		if ce := f.log.Check(zap.DebugLevel, "webhook delivered"); ce != nil {
 			ce.Write(recordFields(rec, res, ev)...)
 		}
@@ -141,8 +150,10 @@ func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Sub
 	skipped := errors.Is(res.Err, ErrCircuitOpen)
 	if skipped {
 		f.stats.Skipped.Add(1)
+		f.rec.Delivery(string(rec.EventType), "blocked", 0, 0, time.Time{})
 	} else {
 		f.stats.Failed.Add(1)
+		f.rec.Delivery(string(rec.EventType), "failure", res.Status, res.Duration, time.Time{})
 	}
 	log := f.log
 	if skipped {
@@ -167,6 +178,7 @@ func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Sub
 			return
 		}
 		f.stats.Retried.Add(1)
+		f.rec.Delivery(string(rec.EventType), "retried", res.Status, 0, time.Time{})
 		log.Warn("webhook delivery failed; will retry", append(recordFields(rec, res, ev), zap.Time("not_before", rec.NotBefore))...)
 		return
 	}
@@ -182,6 +194,7 @@ func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Sub
 		return
 	}
 	f.stats.DeadLettered.Add(1)
+	f.rec.Delivery(string(rec.EventType), "dead_lettered", res.Status, 0, time.Time{})
 	log.Warn("webhook delivery failed; not retried", append(recordFields(rec, res, ev), zap.String("dead_letter_reason", rec.Reason))...)
 }
 

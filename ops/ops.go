@@ -25,10 +25,13 @@ type Check struct {
 // Readiness reports the current state of every readiness condition.
 type Readiness func() []Check
 
-// Handler routes /healthz and /readyz, and Go's /debug/pprof when
-// withPprof is set (ops.pprof).
-func Handler(ready Readiness, withPprof bool) http.Handler {
+// Handler routes /healthz, /readyz, /metrics (when metrics is not nil), and
+// Go's /debug/pprof when withPprof is set (ops.pprof).
+func Handler(ready Readiness, metrics http.Handler, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -9,7 +9,7 @@ import (
 
 func TestReadyzReportsEveryCheck(t *testing.T) {
 	checks := []Check{{Name: "kafka", OK: true}, {Name: "redis", OK: false, Detail: "unreachable"}}
-	h := Handler(func() []Check { return checks }, false)
+	h := Handler(func() []Check { return checks }, nil, false)
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
@@ -41,7 +41,7 @@ func TestReadyzReportsEveryCheck(t *testing.T) {
 func TestPprofOnlyWhenEnabled(t *testing.T) {
 	for _, enabled := range []bool{false, true} {
 		rec := httptest.NewRecorder()
-		Handler(func() []Check { return nil }, enabled).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))
+		Handler(func() []Check { return nil }, nil, enabled).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))
 		if (rec.Code == http.StatusOK) != enabled {
 			t.Errorf("pprof enabled=%v: status %d", enabled, rec.Code)
 		}
