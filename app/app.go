@@ -41,13 +41,13 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		cfg:      cfg,
 		log:      log,
 		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
-		sender:   delivery.NewSender(cfg.Delivery, log.Named("delivery")),
 		sink:     delivery.NewKafkaSink(cfg, log.Named("sink")),
 		closeRDB: rdb.Close,
 	}
 	m := metrics.New(
 		func() float64 { return float64(w.consumer.InFlight() + w.retries.InFlight()) },
 		func() (int, time.Time) { st := w.table.Status(); return st.Size, st.LoadedAt })
+	w.sender = delivery.NewSender(cfg.Delivery, log.Named("delivery"), m)
 	w.fanout = delivery.NewFanout(w.table, w.sender, w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
 		consumer.NewEventHandler(w.fanout, w.sink), m, log.Named("consumer"))

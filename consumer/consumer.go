@@ -28,9 +28,12 @@ type Handler interface {
 	Handle(ctx context.Context, m *kafka.Message) error
 }
 
-// Recorder counts consumed messages (Prometheus in production).
+// Recorder counts consumed messages and tracks each owned partition's lag
+// (Prometheus in production).
 type Recorder interface {
 	Consumed(topic string, invalid bool)
+	Lag(topic string, partition int, lag int64)
+	Released(topic string, partition int)
 }
 
 // Stats counts what the consumer has seen since start.

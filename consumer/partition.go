@@ -112,6 +112,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			break
 		}
 		tracker.start(m.Offset)
+		p.c.rec.Lag(p.topic, p.partition, max(m.HighWaterMark-m.Offset-1, 0))
 		lanes[laneOf(p.c.laneSeed, m.Key, &rr, len(lanes))] <- &m
 	}
 
@@ -133,6 +134,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		<-drained
 	}
 	p.commits.flush(p.topic, p.partition)
+	p.c.rec.Released(p.topic, p.partition)
 	p.log.Debug("partition released")
 }
 

@@ -141,7 +141,7 @@ func Replay(ctx context.Context, cfg config.Config, store SubscriptionStore, fil
 	if !sub.Enabled {
 		return sum, fmt.Errorf("subscription %s is disabled: enable it first (webhookd subscriptions enable %s)", sub.ID, sub.ID)
 	}
-	sender := NewSender(cfg.Delivery, zap.NewNop())
+	sender := NewSender(cfg.Delivery, zap.NewNop(), nil)
 	defer sender.Close()
 	ep := Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey}
 	_, err = ReadDeadLetters(ctx, cfg, filter, func(r Record) error {

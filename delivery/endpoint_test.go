@@ -159,7 +159,8 @@ func TestDeadEndpointDoesNotHoldHealthyOne(t *testing.T) {
 	cfg.EndpointConcurrency = 8
 	cfg.Breaker.StallTimeout = 200 * time.Millisecond
 	cfg.Breaker.StallRequests = 4
-	s := NewSender(cfg, zap.NewNop())
+	circuits := &circuitLog{}
+	s := NewSender(cfg, zap.NewNop(), circuits)
 	defer s.Close()
 
 	start := time.Now()
@@ -185,4 +186,30 @@ func TestDeadEndpointDoesNotHoldHealthyOne(t *testing.T) {
 	if healthyHits.Load() != 200 || deadFailed.Load() != 200 {
 		t.Fatalf("healthy %d/200 delivered, dead %d/200 failed", healthyHits.Load(), deadFailed.Load())
 	}
+	if got := circuits.get(dead.URL); got != "open" {
+		t.Fatalf("dead endpoint's circuit recorded as %q, want open", got)
+	}
+	if got := circuits.get(healthy.URL); got != "" {
+		t.Fatalf("healthy endpoint's circuit recorded as %q", got)
+	}
+}
+
+type circuitLog struct {
+	mu    sync.Mutex
+	state map[string]string
+}
+
+func (c *circuitLog) Circuit(endpoint string, open bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == nil {
+		c.state = map[string]string{}
+	}
+	c.state[endpoint] = map[bool]string{true: "open", false: "closed"}[open]
+}
+
+func (c *circuitLog) get(endpoint string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state[endpoint]
 }

@@ -75,9 +75,14 @@ type Sender struct {
 	endpoints *endpoints
 }
 
+// CircuitRecorder is told when an endpoint's circuit opens or closes.
+type CircuitRecorder interface {
+	Circuit(endpoint string, open bool)
+}
+
 // NewSender builds a Sender from the delivery configuration. Circuit state
-// changes are logged on log.
-func NewSender(cfg config.Delivery, log *zap.Logger) *Sender {
+// changes are logged on log and, when circuits is not nil, recorded there.
+func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *Sender {
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -103,6 +108,9 @@ func NewSender(cfg config.Delivery, log *zap.Logger) *Sender {
 		maxResp: cfg.MaxResponseBytes,
 		endpoints: newEndpoints(cfg.EndpointConcurrency, cfg.Breaker, func(origin string, to circuitState, reason string) {
 			log.Warn("endpoint circuit "+to.String(), zap.String("endpoint", origin), zap.String("reason", reason))
+			if circuits != nil {
+				circuits.Circuit(origin, to != closed)
+			}
 		}),
 	}
 }

@@ -20,7 +20,7 @@ import (
 func testSender(timeout time.Duration) *Sender {
 	cfg := config.Defaults().Delivery
 	cfg.Timeout = timeout
-	return NewSender(cfg, zap.NewNop())
+	return NewSender(cfg, zap.NewNop(), nil)
 }
 
 func TestSendPostsBodyWithExactlyTheGuideHeaders(t *testing.T) {

@@ -54,6 +54,10 @@ func TestMetricsCountDeliveriesAndConsumption(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// Lag is reported per owned partition and is 0 once everything is read.
+	if !strings.Contains(body, `webhookd_consumer_lag{partition="`) || strings.Contains(grepLines(body, "webhookd_consumer_lag{"), "} 1") {
+		t.Errorf("consumer lag missing or not caught up:\n%s", grepLines(body, "webhookd_consumer_lag"))
+	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", grepLines(body, "webhookd_"))
 	}

@@ -20,6 +20,8 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	endToEnd   *prometheus.HistogramVec
 	consumed   *prometheus.CounterVec
+	lag        *prometheus.GaugeVec
+	circuit    *prometheus.GaugeVec
 }
 
 // TableStatus is what the subscription table reports about itself.
@@ -48,8 +50,16 @@ func New(inFlight func() float64, table TableStatus) *Metrics {
 			Name: "webhookd_events_consumed_total",
 			Help: "Messages consumed by topic and outcome (handled, invalid).",
 		}, []string{"topic", "outcome"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "webhookd_consumer_lag",
+			Help: "Messages behind the high watermark, per partition this pod owns (as of its last fetch).",
+		}, []string{"topic", "partition"}),
+		circuit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "webhookd_circuit_open",
+			Help: "1 while an endpoint's (scheme://host:port) circuit is open or half-open, 0 once closed.",
+		}, []string{"endpoint"}),
 	}
-	m.reg.MustRegister(m.deliveries, m.duration, m.endToEnd, m.consumed,
+	m.reg.MustRegister(m.deliveries, m.duration, m.endToEnd, m.consumed, m.lag, m.circuit,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -105,4 +115,23 @@ func statusClass(status int) string {
 		return "none"
 	}
 	return strconv.Itoa(status/100) + "xx"
+}
+
+// Lag records how far a partition is behind its high watermark.
+func (m *Metrics) Lag(topic string, partition int, lag int64) {
+	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))
+}
+
+// Released forgets a partition the pod no longer owns.
+func (m *Metrics) Released(topic string, partition int) {
+	m.lag.DeleteLabelValues(topic, strconv.Itoa(partition))
+}
+
+// Circuit records an endpoint's circuit state.
+func (m *Metrics) Circuit(endpoint string, open bool) {
+	v := 0.0
+	if open {
+		v = 1
+	}
+	m.circuit.WithLabelValues(endpoint).Set(v)
 }
