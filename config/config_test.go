@@ -170,3 +170,13 @@ func TestReadmeHasTheConfigurationReference(t *testing.T) {
 		t.Fatalf("README.md's configuration table differs from config.Reference(); regenerate it with `go run ./cmd/webhookd config reference`")
 	}
 }
+
+func TestDocsConfigurationIsGenerated(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(doc) != ReferenceDoc() {
+		t.Fatal("docs/configuration.md differs from config.ReferenceDoc(); regenerate it with `go run ./cmd/webhookd config reference --doc > docs/configuration.md`")
+	}
+}

@@ -19,6 +19,38 @@ func Reference() string {
 	return b.String()
 }
 
+// ReferenceDoc is docs/configuration.md: the same options with their types.
+func ReferenceDoc() string {
+	var b strings.Builder
+	b.WriteString("# webhookd configuration reference\n\n")
+	b.WriteString("Generated from the code by `webhookd config reference --doc`; a test keeps this file equal to it.\n")
+	b.WriteString("Precedence: defaults, then the YAML file given with `--config`, then `WEBHOOKD_*` environment variables\n")
+	b.WriteString("(list values comma-separated; durations like `500ms`, `30s`, `5m`). `webhookd config validate -f FILE`\n")
+	b.WriteString("checks a file; `webhookd config print` shows the effective configuration with secrets masked.\n\n")
+	b.WriteString("| key | type | default | environment variable | what it does / trades |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, o := range Options {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", o.Key, typeName(o.Default), formatDefault(o.Default), o.Env(), o.Help)
+	}
+	return b.String()
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case []string:
+		return "list of strings"
+	case time.Duration:
+		return "duration"
+	case bool:
+		return "bool"
+	case int, int64:
+		return "integer"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
 func formatDefault(v any) string {
 	switch d := v.(type) {
 	case string:

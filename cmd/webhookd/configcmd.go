@@ -25,14 +25,44 @@ func newConfigCmd(g *globals) *cobra.Command {
 			}
 			return nil
 		},
-	}, &cobra.Command{
-		Use:   "reference",
-		Short: "Print the configuration reference as a Markdown table",
+	}, newConfigReferenceCmd(g), newConfigValidateCmd(g))
+	return cmd
+}
+
+func newConfigReferenceCmd(g *globals) *cobra.Command {
+	var doc bool
+	cmd := &cobra.Command{
+		Use:   "reference [--doc]",
+		Short: "Print the configuration reference as a Markdown table (--doc: docs/configuration.md)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprint(g.stdout, config.Reference())
+			out := config.Reference()
+			if doc {
+				out = config.ReferenceDoc()
+			}
+			_, err := fmt.Fprint(g.stdout, out)
 			return err
 		},
-	})
+	}
+	cmd.Flags().BoolVar(&doc, "doc", false, "the whole docs/configuration.md, with types")
+	return cmd
+}
+
+func newConfigValidateCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE",
+		Short: "Check a config file (with the environment applied on top, as the worker would); exit 1 naming each bad key",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if _, err := config.Load(file); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(g.stdout, "%s: valid\n", file)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML config file (required)")
+	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
