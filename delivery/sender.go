@@ -156,10 +156,12 @@ func classify(ctx context.Context, res Result) outcome {
 	return neutral // a 4xx is the partner's answer about this request, not about its health
 }
 
-func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
+// newRequest builds the guide's request: a POST of body with exactly its
+// headers, plus webhook-id.
+func newRequest(ctx context.Context, ep Endpoint, body []byte) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return Result{Err: fmt.Errorf("build request: %w", err)}
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header = http.Header{
 		"Content-Type": contentTypeJSON,
@@ -171,7 +173,14 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 	if ep.APIKey != "" {
 		req.Header["Authorization"] = []string{"Bearer " + ep.APIKey}
 	}
+	return req, nil
+}
 
+func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
+	req, err := newRequest(ctx, ep, body)
+	if err != nil {
+		return Result{Err: err}
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return Result{Err: transportError(ctx, err)}

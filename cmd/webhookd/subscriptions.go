@@ -29,6 +29,7 @@ func newSubscriptionsCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(
 		newSubsAddCmd(g), newSubsListCmd(g), newSubsGetCmd(g), newSubsUpdateCmd(g),
 		newSubsEnableCmd(g, true), newSubsEnableCmd(g, false), newSubsDeleteCmd(g), newSubsApplyCmd(g),
+		newSubsTestCmd(g),
 	)
 	return cmd
 }

@@ -1,0 +1,2 @@
+// Package deploy holds the deployment manifests; its test checks them against the code.
+package deploy
