@@ -216,6 +216,7 @@ func recordFields(rec *Record, res Result, ev event.Event) []zap.Field {
 		zap.String("topic", rec.Source.Topic),
 		zap.Int("partition", rec.Source.Partition),
 		zap.Int64("offset", rec.Source.Offset),
+		zap.String("key", clipKey(rec.Source.Key)),
 		zap.Int("attempt", max(rec.Attempts, 1)),
 		zap.Int("status", res.Status),
 		zap.Duration("duration", res.Duration),
@@ -241,4 +242,12 @@ func eventFields(ev event.Event) []zap.Field {
 		zap.Int("partition", ev.Source.Partition),
 		zap.Int64("offset", ev.Source.Offset),
 	)
+}
+
+// clipKey bounds a Kafka key in log lines: keys come from producers.
+func clipKey(k string) string {
+	if len(k) > 128 {
+		return k[:128]
+	}
+	return k
 }

@@ -103,3 +103,33 @@ func partitions(t *testing.T, brokers []string, topics ...string) map[string]int
 	}
 	return out
 }
+
+// GroupLag (what `webhookd status` prints) reports each partition's end,
+// committed offset and lag; once the worker has caught up, the lag is 0.
+func TestGroupLagOnceCaughtUp(t *testing.T) {
+	s := newSuite(t)
+	rc := testenv.NewReceiver(t)
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
+	w := s.start()
+	for i := 0; i < 10; i++ {
+		s.publish(fmt.Sprint("p", i), payout("acme", "c1", fmt.Sprint("r-", i), fmt.Sprint("p", i)))
+	}
+	waitHandled(t, w, 10)
+	var lags []consumer.PartitionLag
+	testenv.Eventually(t, 10*time.Second, "every partition committed to its end", func() bool {
+		var err error
+		lags, err = consumer.GroupLag(context.Background(), s.cfg.Kafka, s.cfg.Kafka.GroupID, s.cfg.Kafka.Topics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ends, lag int64
+		for _, l := range lags {
+			ends += l.End
+			lag += l.Lag
+		}
+		return ends == 10 && lag == 0
+	})
+	if len(lags) != 2*s.cfg.Kafka.Partitions {
+		t.Fatalf("%d partitions reported, want %d", len(lags), 2*s.cfg.Kafka.Partitions)
+	}
+}

@@ -38,6 +38,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "", "YAML config file (then WEBHOOKD_* env vars override it)")
-	root.AddCommand(newSubscriptionsCmd(g), newDemoCmd(g), newReceiverCmd(g), newConfigCmd(g), newDLQCmd(g), newReplayCmd(g), newSendTestCmd(g))
+	root.AddCommand(newSubscriptionsCmd(g), newDemoCmd(g), newReceiverCmd(g), newConfigCmd(g), newDLQCmd(g), newReplayCmd(g), newSendTestCmd(g), newStatusCmd(g))
 	return root
 }
