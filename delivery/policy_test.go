@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -110,13 +109,14 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestSendReportsRetryAfterAndWebhookID(t *testing.T) {
 	var gotID string
-	srv := httpServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotID = r.Header.Get("webhook-id")
 		w.Header().Set("Retry-After", "7")
 		w.WriteHeader(http.StatusTooManyRequests)
-	})
+	}))
+	defer srv.Close()
 	s := testSender(time.Second)
-	res := s.Send(context.Background(), Endpoint{URL: srv, WebhookID: "msg_abc"}, []byte(`{}`))
+	res := s.Send(context.Background(), Endpoint{URL: srv.URL, WebhookID: "msg_abc"}, []byte(`{}`))
 	if res.Status != 429 || res.RetryAfter != 7*time.Second {
 		t.Fatalf("result %+v", res)
 	}
@@ -124,12 +124,3 @@ func TestSendReportsRetryAfterAndWebhookID(t *testing.T) {
 		t.Fatalf("webhook-id %q", gotID)
 	}
 }
-
-func httpServer(t *testing.T, h http.HandlerFunc) string {
-	t.Helper()
-	srv := newTestServer(h)
-	t.Cleanup(srv.Close)
-	return fmt.Sprint(srv.URL)
-}
-
-func newTestServer(h http.HandlerFunc) *httptest.Server { return httptest.NewServer(h) }
