@@ -36,7 +36,12 @@ type Worker struct {
 // New builds a worker and binds the ops port; nothing runs until Run.
 func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	rdb := subscriptions.NewRedisClient(cfg.Redis)
-	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)
+	opts, err := subscriptions.ConfigOptions(cfg)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...)
 	w := &Worker{
 		cfg:      cfg,
 		log:      log,
@@ -50,7 +55,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	w.sender = delivery.NewSender(cfg.Delivery, log.Named("delivery"), m)
 	w.fanout = delivery.NewFanout(w.table, w.sender, w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
-		consumer.NewEventHandler(w.fanout, w.sink), m, log.Named("consumer"))
+		consumer.NewEventHandler(w.fanout, w.sink, cfg.Consumer.MaxMessageBytes), m, log.Named("consumer"))
 	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", []string{cfg.Delivery.Retry.Topic},
 		delivery.NewRetrier(w.fanout, w.table, w.sink), m, log.Named("retry"))
 	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, m.Handler(), cfg.Ops.Pprof), log.Named("ops"))
@@ -79,6 +84,9 @@ func (w *Worker) Deliveries() *delivery.Stats { return w.fanout.Stats() }
 // empty table would be committed without being delivered.
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("starting webhookd", zap.Object("config", w.cfg))
+	if w.cfg.Subscriptions.EncryptionKey == "" {
+		w.log.Warn("subscriptions.encryption_key is not set: API keys and signing secrets are stored in clear in Redis; set it (WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY) in production, then run `webhookd subscriptions reencrypt`")
+	}
 	defer w.sender.Close()
 	defer w.fanout.Close()
 	defer func() { _ = w.closeRDB() }()

@@ -82,6 +82,8 @@ func startWebhookd(ctx context.Context, bin, logDir string, st *stage, extra map
 		"WEBHOOKD_REDIS_KEY_PREFIX": st.Prefix,
 		"WEBHOOKD_OPS_ADDR":         opsAddr,
 		"WEBHOOKD_LOG_LEVEL":        "warn",
+		// The receivers listen on loopback, which the egress guard blocks.
+		"WEBHOOKD_DELIVERY_ALLOWED_CIDRS": "127.0.0.0/8",
 	}
 	if hasOption("ops.pprof") {
 		vars["WEBHOOKD_OPS_PPROF"] = "true"

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/unibo/webhookd/egress"
 )
 
 // EnvPrefix is the prefix of every environment variable webhookd reads.
@@ -66,6 +69,7 @@ type Consumer struct {
 	MaxInFlightTotal int           `mapstructure:"max_in_flight_total"`
 	KeyConcurrency   int           `mapstructure:"key_concurrency"`
 	CommitInterval   time.Duration `mapstructure:"commit_interval"`
+	MaxMessageBytes  int           `mapstructure:"max_message_bytes"`
 }
 
 // Redis configures the connection to the subscription table.
@@ -80,8 +84,11 @@ type Redis struct {
 
 // Subscriptions configures the in-memory copy of the subscription table.
 type Subscriptions struct {
-	PollInterval    time.Duration `mapstructure:"poll_interval"`
-	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	PollInterval           time.Duration `mapstructure:"poll_interval"`
+	RefreshInterval        time.Duration `mapstructure:"refresh_interval"`
+	EncryptionKey          string        `mapstructure:"encryption_key"`
+	PreviousEncryptionKeys []string      `mapstructure:"previous_encryption_keys"`
+	MaxPerTenant           int           `mapstructure:"max_per_tenant"`
 }
 
 // Delivery configures the HTTP requests sent to partners.
@@ -90,6 +97,8 @@ type Delivery struct {
 	EndpointConcurrency int           `mapstructure:"endpoint_concurrency"`
 	MaxIdleConnsPerHost int           `mapstructure:"max_idle_conns_per_host"`
 	MaxResponseBytes    int64         `mapstructure:"max_response_bytes"`
+	AllowedCIDRs        []string      `mapstructure:"allowed_cidrs"`
+	RequireHTTPS        bool          `mapstructure:"require_https"`
 	Breaker             Breaker       `mapstructure:"breaker"`
 	Retry               Retry         `mapstructure:"retry"`
 	DLQ                 DLQ           `mapstructure:"dlq"`
@@ -165,6 +174,7 @@ var Options = []Option{
 	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count"},
 	{"consumer.key_concurrency", 64, "lanes per partition: messages of different keys delivered at once (keys hash to lanes; same-key messages are always sequential); more lanes, less head-of-line waiting behind a slow key, one idle goroutine each"},
 	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic"},
+	{"consumer.max_message_bytes", 256 << 10, "larger messages are not decoded: they go to the invalid topic (the guide's payloads are under 1 KiB); bounds what one hostile message costs and what a partner receives"},
 	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table"},
 	{"redis.username", "", "Redis ACL user"},
 	{"redis.password", "", "Redis password (secret)"},
@@ -173,10 +183,15 @@ var Options = []Option{
 	{"redis.dial_timeout", 5 * time.Second, "Redis dial timeout"},
 	{"subscriptions.poll_interval", time.Second, "how often the table's version key is checked, besides pub/sub; bounds how stale a pod can be"},
 	{"subscriptions.refresh_interval", 30 * time.Second, "unconditional full reload of the table"},
+	{"subscriptions.encryption_key", "", "base64 of 32 random bytes (head -c 32 /dev/urandom | base64): API keys and signing secrets are sealed with AES-256-GCM in Redis; empty stores them in clear (a warning at startup) (secret)"},
+	{"subscriptions.previous_encryption_keys", []string{}, "keys being rotated out: values sealed with them still open; after `webhookd subscriptions reencrypt` they can go (secret)"},
+	{"subscriptions.max_per_tenant", 100, "subscriptions one tenant may have (0: no limit); bounds the fan-out one event can cause"},
 	{"delivery.timeout", 30 * time.Second, "whole-request timeout per webhook POST (the guide promises partners 30 s)"},
 	{"delivery.endpoint_concurrency", 384, "requests in flight per partner endpoint (scheme://host:port), also its connection cap; the most load one partner gets, and what a slow partner can absorb (384 at 50 ms = 7,680/s)"},
 	{"delivery.max_idle_conns_per_host", 384, "keep-alive connections kept per partner host; below endpoint_concurrency, bursts open new connections"},
 	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused"},
+	{"delivery.allowed_cidrs", []string{}, "address ranges deliveries may reach despite the egress guard (which refuses loopback, private, link-local/metadata, CGNAT, multicast and IPv6 local ranges at connect time), comma-separated CIDRs; for development, tests and partners on a private link only"},
+	{"delivery.require_https", false, "refuse plain-http subscription URLs (when written, and at delivery)"},
 	{"delivery.breaker.failures", 5, "consecutive failures (errors, timeouts, 5xx, 429) that open an endpoint's circuit"},
 	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner"},
 	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout"},
@@ -194,7 +209,7 @@ var Options = []Option{
 }
 
 // secretKeys are masked when the config is logged or printed.
-var secretKeys = map[string]bool{"redis.password": true}
+var secretKeys = map[string]bool{"redis.password": true, "subscriptions.encryption_key": true, "subscriptions.previous_encryption_keys": true}
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
@@ -339,6 +354,9 @@ func (c Config) Validate() error {
 		bad("consumer.key_concurrency", "must be at least 1, got %d", c.Consumer.KeyConcurrency)
 	}
 	positive("consumer.commit_interval", c.Consumer.CommitInterval)
+	if c.Consumer.MaxMessageBytes < 0 {
+		bad("consumer.max_message_bytes", "must not be negative (0 = no limit), got %d", c.Consumer.MaxMessageBytes)
+	}
 	for key, topic := range map[string]string{"consumer.invalid_topic": c.Consumer.InvalidTopic, "delivery.retry.topic": c.Delivery.Retry.Topic, "delivery.dlq.topic": c.Delivery.DLQ.Topic} {
 		if !validTopic(topic) {
 			bad(key, "%q is not a valid Kafka topic name", topic)
@@ -371,6 +389,22 @@ func (c Config) Validate() error {
 	positive("redis.dial_timeout", c.Redis.DialTimeout)
 	positive("subscriptions.poll_interval", c.Subscriptions.PollInterval)
 	positive("subscriptions.refresh_interval", c.Subscriptions.RefreshInterval)
+	if c.Subscriptions.EncryptionKey != "" {
+		if err := checkAESKey(c.Subscriptions.EncryptionKey); err != nil {
+			bad("subscriptions.encryption_key", "%v", err)
+		}
+	}
+	for i, k := range c.Subscriptions.PreviousEncryptionKeys {
+		if err := checkAESKey(k); err != nil {
+			bad("subscriptions.previous_encryption_keys", "entry %d: %v", i+1, err)
+		}
+	}
+	if len(c.Subscriptions.PreviousEncryptionKeys) > 0 && c.Subscriptions.EncryptionKey == "" {
+		bad("subscriptions.previous_encryption_keys", "needs subscriptions.encryption_key (the key values are sealed with now)")
+	}
+	if c.Subscriptions.MaxPerTenant < 0 {
+		bad("subscriptions.max_per_tenant", "must not be negative (0 = no limit), got %d", c.Subscriptions.MaxPerTenant)
+	}
 	positive("delivery.timeout", c.Delivery.Timeout)
 	if c.Delivery.EndpointConcurrency < 1 {
 		bad("delivery.endpoint_concurrency", "must be at least 1, got %d", c.Delivery.EndpointConcurrency)
@@ -386,6 +420,9 @@ func (c Config) Validate() error {
 	if c.Delivery.MaxIdleConnsPerHost < 0 {
 		bad("delivery.max_idle_conns_per_host", "must not be negative, got %d", c.Delivery.MaxIdleConnsPerHost)
 	}
+	if _, err := egress.New(c.Delivery.AllowedCIDRs, c.Delivery.RequireHTTPS); err != nil {
+		bad("delivery.allowed_cidrs", "%v", err)
+	}
 	if c.Delivery.MaxResponseBytes < 0 {
 		bad("delivery.max_response_bytes", "must not be negative, got %d", c.Delivery.MaxResponseBytes)
 	}
@@ -394,6 +431,18 @@ func (c Config) Validate() error {
 	}
 	positive("shutdown_timeout", c.ShutdownTimeout)
 	return errors.Join(errs...)
+}
+
+// checkAESKey checks a base64 AES-256 key; the error never quotes it.
+func checkAESKey(b64 string) error {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return errors.New("must be standard base64 of 32 bytes (head -c 32 /dev/urandom | base64)")
+	}
+	if len(raw) != 32 {
+		return fmt.Errorf("must decode to 32 bytes, got %d", len(raw))
+	}
+	return nil
 }
 
 func validRetryOn(s string) bool {
@@ -424,8 +473,15 @@ func (c Config) Masked() map[string]any {
 	flat := map[string]any{}
 	flatten("", reflect.ValueOf(c), flat)
 	for k := range secretKeys {
-		if s, ok := flat[k].(string); ok {
-			flat[k] = Mask(s)
+		switch v := flat[k].(type) {
+		case string:
+			flat[k] = Mask(v)
+		case []string:
+			masked := make([]string, len(v))
+			for i, s := range v {
+				masked[i] = Mask(s)
+			}
+			flat[k] = masked
 		}
 	}
 	return flat
@@ -484,4 +540,15 @@ func (c Config) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		}
 	}
 	return nil
+}
+
+// Egress is the delivery egress policy (the SSRF guard). Validate rejects a
+// bad delivery.allowed_cidrs entry; should one get here anyway, the policy
+// opens nothing, the safe side.
+func (d Delivery) Egress() egress.Policy {
+	p, err := egress.New(d.AllowedCIDRs, d.RequireHTTPS)
+	if err != nil {
+		p, _ = egress.New(nil, d.RequireHTTPS)
+	}
+	return p
 }

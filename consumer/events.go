@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/segmentio/kafka-go"
 
@@ -24,13 +25,15 @@ type InvalidSink interface {
 // EventHandler decodes domain events and hands them to a Deliverer; invalid
 // ones go to an InvalidSink.
 type EventHandler struct {
-	deliver Deliverer
-	invalid InvalidSink
+	deliver  Deliverer
+	invalid  InvalidSink
+	maxBytes int
 }
 
-// NewEventHandler builds the domain-event handler.
-func NewEventHandler(d Deliverer, invalid InvalidSink) *EventHandler {
-	return &EventHandler{deliver: d, invalid: invalid}
+// NewEventHandler builds the domain-event handler. Messages longer than
+// maxBytes (0: no limit) are invalid, whatever they contain.
+func NewEventHandler(d Deliverer, invalid InvalidSink, maxBytes int) *EventHandler {
+	return &EventHandler{deliver: d, invalid: invalid, maxBytes: maxBytes}
 }
 
 var _ Handler = (*EventHandler)(nil)
@@ -38,7 +41,13 @@ var _ Handler = (*EventHandler)(nil)
 // Handle decodes and delivers one message. An invalid message is written to
 // the invalid sink first and its decoding error returned.
 func (h *EventHandler) Handle(ctx context.Context, m *kafka.Message) error {
-	ev, err := event.Decode(m.Value)
+	var ev event.Event
+	var err error
+	if h.maxBytes > 0 && len(m.Value) > h.maxBytes {
+		err = &event.InvalidError{Reason: fmt.Sprintf("message is %d bytes, more than consumer.max_message_bytes (%d)", len(m.Value), h.maxBytes)}
+	} else {
+		ev, err = event.Decode(m.Value)
+	}
 	if err != nil {
 		if serr := h.invalid.Invalid(ctx, m, err); serr != nil {
 			return serr

@@ -143,10 +143,8 @@ func Replay(ctx context.Context, cfg config.Config, store SubscriptionStore, fil
 	}
 	sender := NewSender(cfg.Delivery, zap.NewNop(), nil)
 	defer sender.Close()
-	ep := Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey}
 	_, err = ReadDeadLetters(ctx, cfg, filter, func(r Record) error {
-		ep.WebhookID = r.WebhookID
-		res := sender.Send(ctx, ep, r.Body)
+		res := sender.Send(ctx, EndpointOf(&sub, r.WebhookID, time.Now()), r.Body)
 		sum.Total++
 		if res.OK() {
 			sum.Delivered++

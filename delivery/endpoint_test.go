@@ -156,6 +156,7 @@ func TestDeadEndpointDoesNotHoldHealthyOne(t *testing.T) {
 
 	cfg := config.Defaults().Delivery
 	cfg.Timeout = 30 * time.Second
+	cfg.AllowedCIDRs = []string{"127.0.0.0/8"} // httptest servers
 	cfg.EndpointConcurrency = 8
 	cfg.Breaker.StallTimeout = 200 * time.Millisecond
 	cfg.Breaker.StallRequests = 4

@@ -123,7 +123,7 @@ func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
 
 func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription) {
 	rec := newRecord(ev, sub.ID)
-	res := f.post.Send(ctx, Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: rec.WebhookID}, ev.Body)
+	res := f.post.Send(ctx, EndpointOf(sub, rec.WebhookID, f.now()), ev.Body)
 	f.settle(ctx, &rec, sub, res, ev)
 }
 
@@ -148,7 +148,11 @@ func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Sub
 	now := f.now()
 	rec.failedAttempt(res, now)
 	skipped := errors.Is(res.Err, ErrCircuitOpen)
-	if skipped {
+	if errors.As(res.Err, new(*BlockedError)) {
+		rec.Reason = ReasonBlocked
+		f.stats.Failed.Add(1)
+		f.rec.Delivery(string(rec.EventType), "blocked", 0, res.Duration, time.Time{})
+	} else if skipped {
 		f.stats.Skipped.Add(1)
 		f.rec.Delivery(string(rec.EventType), "blocked", 0, 0, time.Time{})
 	} else {

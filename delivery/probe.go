@@ -4,7 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/unibo/webhookd/egress"
 )
 
 // ProbeResult is a partner's answer to one probe request.
@@ -19,9 +22,17 @@ type ProbeResult struct {
 // Probe sends one request exactly as a delivery would (same headers, no
 // redirects followed) and returns the answer with an excerpt of its body:
 // partner tooling, not the delivery path.
-func Probe(ctx context.Context, ep Endpoint, body []byte, timeout time.Duration) ProbeResult {
+// The egress policy applies as it does to deliveries.
+func Probe(ctx context.Context, guard egress.Policy, ep Endpoint, body []byte, timeout time.Duration) ProbeResult {
+	if guard.RequiresHTTPS() && !strings.HasPrefix(ep.URL, "https:") {
+		return ProbeResult{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
+	}
 	client := &http.Client{
-		Transport:     &http.Transport{DisableCompression: true, Proxy: nil},
+		Transport: &http.Transport{
+			DialContext:        guardedDialer(guard, timeout).DialContext,
+			DisableCompression: true,
+			Proxy:              nil,
+		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()

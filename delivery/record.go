@@ -28,7 +28,8 @@ type Record struct {
 	NotBefore time.Time `json:"not_before,omitempty"`
 	// Reason says why a dead letter is dead: not_retried (retries off, or a
 	// failure the policy does not retry), retries_exhausted, endpoint_gone,
-	// subscription_unavailable.
+	// subscription_unavailable, address_blocked (refused by the egress
+	// policy).
 	Reason       string    `json:"reason,omitempty"`
 	Source       Source    `json:"source"`
 	FirstAttempt time.Time `json:"first_attempt_at"`
@@ -50,6 +51,7 @@ const (
 	ReasonExhausted      = "retries_exhausted"
 	ReasonGone           = "endpoint_gone"
 	ReasonNoSubscription = "subscription_unavailable"
+	ReasonBlocked        = "address_blocked"
 )
 
 func newRecord(ev event.Event, subID string) Record {

@@ -70,7 +70,7 @@ func (r *Retrier) Handle(ctx context.Context, m *kafka.Message) error {
 			recordFields(&rec, Result{}, ev)...)
 		return nil
 	}
-	res := r.f.post.Send(ctx, Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: rec.WebhookID}, rec.Body)
+	res := r.f.post.Send(ctx, EndpointOf(sub, rec.WebhookID, r.f.now()), rec.Body)
 	r.f.settle(ctx, &rec, sub, res, ev)
 	return nil
 }

@@ -11,11 +11,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/egress"
+	"github.com/unibo/webhookd/subscriptions"
 )
 
 // UserAgent is the User-Agent the guide tells partners to expect.
@@ -35,6 +39,14 @@ type Endpoint struct {
 	// WebhookID is sent as the webhook-id header: the same for every
 	// attempt of one event to one subscription.
 	WebhookID string
+	// SigningKeys, when any, sign the request with the Standard Webhooks
+	// headers webhook-timestamp and webhook-signature (one signature per key).
+	SigningKeys [][]byte
+}
+
+// EndpointOf is where sub's deliveries go, signed with the keys valid at now.
+func EndpointOf(sub *subscriptions.Subscription, webhookID string, now time.Time) Endpoint {
+	return Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: webhookID, SigningKeys: sub.SigningKeys(now)}
 }
 
 // Result is the outcome of one delivery attempt.
@@ -61,6 +73,14 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("partner answered %d", e.Status)
 }
 
+// BlockedError is a delivery refused by the egress policy: its address is
+// in a blocked range, or it is plain http where https is required. Nothing
+// was sent.
+type BlockedError struct{ Err error }
+
+func (e *BlockedError) Error() string { return "delivery refused: " + e.Err.Error() }
+func (e *BlockedError) Unwrap() error { return e.Err }
+
 // ErrTimeout marks a delivery that got no complete answer within the
 // configured delivery timeout.
 var ErrTimeout = errors.New("delivery timed out")
@@ -69,10 +89,11 @@ var ErrTimeout = errors.New("delivery timed out")
 // delivery.endpoint_concurrency at a time per endpoint, through each
 // endpoint's circuit breaker.
 type Sender struct {
-	client    *http.Client
-	timeout   time.Duration
-	maxResp   int64
-	endpoints *endpoints
+	client       *http.Client
+	requireHTTPS bool
+	timeout      time.Duration
+	maxResp      int64
+	endpoints    *endpoints
 }
 
 // CircuitRecorder is told when an endpoint's circuit opens or closes.
@@ -83,9 +104,9 @@ type CircuitRecorder interface {
 // NewSender builds a Sender from the delivery configuration. Circuit state
 // changes are logged on log and, when circuits is not nil, recorded there.
 func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *Sender {
-	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
+	guard := cfg.Egress()
 	transport := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           guardedDialer(guard, cfg.Timeout).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          0, // no global cap; the per-host caps below bound it
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
@@ -104,8 +125,9 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 			// the partner's answer, never followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		timeout: cfg.Timeout,
-		maxResp: cfg.MaxResponseBytes,
+		requireHTTPS: guard.RequiresHTTPS(),
+		timeout:      cfg.Timeout,
+		maxResp:      cfg.MaxResponseBytes,
 		endpoints: newEndpoints(cfg.EndpointConcurrency, cfg.Breaker, func(origin string, to circuitState, reason string) {
 			log.Warn("endpoint circuit "+to.String(), zap.String("endpoint", origin), zap.String("reason", reason))
 			if circuits != nil {
@@ -113,6 +135,13 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 			}
 		}),
 	}
+}
+
+// guardedDialer dials only addresses the egress policy allows: the check
+// runs on each resolved address just before connect. The transports that use
+// it have no proxy, so the address checked is the partner's.
+func guardedDialer(guard egress.Policy, timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: guard.Control}
 }
 
 // Close releases idle connections.
@@ -123,6 +152,10 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 // with ErrCircuitOpen.
 func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	start := time.Now()
+	if s.requireHTTPS && !strings.HasPrefix(ep.URL, "https:") {
+		// Stored before delivery.require_https was set.
+		return Result{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
+	}
 	p, err := s.endpoints.get(ep.URL).acquire(ctx)
 	if err != nil {
 		return Result{Duration: time.Since(start), Err: err}
@@ -148,6 +181,8 @@ func classify(ctx context.Context, res Result) outcome {
 		return succeeded
 	case ctx.Err() != nil:
 		return neutral // we are shutting down; the partner did nothing wrong
+	case errors.As(res.Err, new(*BlockedError)):
+		return neutral // refused here; the partner was never reached
 	case errors.Is(res.Err, ErrTimeout):
 		return timedOut
 	case res.Status == 0, res.Status >= 500, res.Status == http.StatusRequestTimeout, res.Status == http.StatusTooManyRequests:
@@ -157,7 +192,7 @@ func classify(ctx context.Context, res Result) outcome {
 }
 
 // newRequest builds the guide's request: a POST of body with exactly its
-// headers, plus webhook-id.
+// headers, plus webhook-id, and the signature headers when signing.
 func newRequest(ctx context.Context, ep Endpoint, body []byte) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
@@ -169,6 +204,13 @@ func newRequest(ctx context.Context, ep Endpoint, body []byte) (*http.Request, e
 	}
 	if ep.WebhookID != "" {
 		req.Header["Webhook-Id"] = []string{ep.WebhookID}
+	}
+	if len(ep.SigningKeys) > 0 {
+		// A fresh timestamp per attempt: partners reject old ones (replay
+		// protection), and a retry may come hours later.
+		ts := time.Now().Unix()
+		req.Header["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
+		req.Header["Webhook-Signature"] = []string{signature(ep.SigningKeys, ep.WebhookID, ts, body)}
 	}
 	if ep.APIKey != "" {
 		req.Header["Authorization"] = []string{"Bearer " + ep.APIKey}
@@ -203,6 +245,10 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 func transportError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ErrTimeout
+	}
+	var blocked *egress.BlockedError
+	if errors.As(err, &blocked) {
+		return &BlockedError{Err: blocked}
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {

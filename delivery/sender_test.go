@@ -20,6 +20,7 @@ import (
 func testSender(timeout time.Duration) *Sender {
 	cfg := config.Defaults().Delivery
 	cfg.Timeout = timeout
+	cfg.AllowedCIDRs = []string{"127.0.0.0/8"} // httptest servers
 	return NewSender(cfg, zap.NewNop(), nil)
 }
 

@@ -54,7 +54,7 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // changes nothing. Every entry is validated first; on any error (the
 // *EntryError names the entry) nothing is written.
 func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult, error) {
-	want, err := prepareApply(desired)
+	want, err := s.prepareApply(desired)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -76,7 +76,7 @@ func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult,
 				continue
 			}
 			delete(current, w.ID)
-			old, err := decode(w.ID, raw)
+			old, err := s.decode(w.ID, raw)
 			if err == nil && sameContent(old, w) {
 				res.Unchanged++
 				continue
@@ -103,12 +103,16 @@ func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult,
 
 // prepareApply validates every entry, fills in missing ids and rejects
 // duplicate ids. It returns copies; Apply sets their timestamps.
-func prepareApply(desired []Subscription) ([]Subscription, error) {
+func (s *Store) prepareApply(desired []Subscription) ([]Subscription, error) {
 	want := make([]Subscription, len(desired))
 	index := make(map[string]int, len(desired))
+	perTenant := map[string]int{}
 	for i, d := range desired {
-		if err := d.Validate(); err != nil {
+		if err := s.validate(d); err != nil {
 			return nil, &EntryError{Index: i, ID: d.ID, Err: err}
+		}
+		if perTenant[d.TenantID]++; s.maxPerTenant > 0 && perTenant[d.TenantID] > s.maxPerTenant {
+			return nil, &EntryError{Index: i, ID: d.ID, Err: fmt.Errorf("%w (%d): the file gives tenant %q more", ErrTenantLimit, s.maxPerTenant, d.TenantID)}
 		}
 		w := d.clone()
 		derived := w.ID == ""

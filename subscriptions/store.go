@@ -43,6 +43,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/egress"
 )
 
 // Errors callers can test with errors.Is.
@@ -68,6 +69,10 @@ func NewRedisClient(cfg config.Redis) redis.UniversalClient {
 // Store reads and writes the subscription table in Redis. It is safe for
 // concurrent use, also across processes.
 type Store struct {
+	egress       *egress.Policy
+	sealer       *Sealer
+	maxPerTenant int
+
 	rdb        redis.UniversalClient
 	hashKey    string
 	versionKey string
@@ -76,9 +81,39 @@ type Store struct {
 	now        func() time.Time
 }
 
-// NewStore returns a store whose keys start with keyPrefix.
-func NewStore(rdb redis.UniversalClient, keyPrefix string) *Store {
-	return &Store{
+// StoreOption sets one of the store's write rules.
+type StoreOption func(*Store)
+
+// WithEgress makes every write refuse subscription URLs the egress policy
+// refuses (not http(s), https required, a literal address in a blocked
+// range).
+func WithEgress(p egress.Policy) StoreOption { return func(s *Store) { s.egress = &p } }
+
+// WithSealer encrypts API keys and signing secrets at rest.
+func WithSealer(sl *Sealer) StoreOption { return func(s *Store) { s.sealer = sl } }
+
+// WithMaxPerTenant bounds the subscriptions one tenant may have (0: no bound).
+func WithMaxPerTenant(n int) StoreOption { return func(s *Store) { s.maxPerTenant = n } }
+
+// ConfigOptions are the deployment's store rules: its egress policy, its
+// encryption keys and its per-tenant limit.
+func ConfigOptions(cfg config.Config) ([]StoreOption, error) {
+	opts := []StoreOption{WithEgress(cfg.Delivery.Egress()), WithMaxPerTenant(cfg.Subscriptions.MaxPerTenant)}
+	if cfg.Subscriptions.EncryptionKey != "" {
+		sl, err := NewSealer(cfg.Subscriptions.EncryptionKey, cfg.Subscriptions.PreviousEncryptionKeys)
+		if err != nil {
+			return nil, fmt.Errorf("subscriptions.encryption_key: %w", err)
+		}
+		opts = append(opts, WithSealer(sl))
+	}
+	return opts, nil
+}
+
+// NewStore returns a store whose keys start with keyPrefix. Without options
+// it applies only the subscription's own validation and stores secrets in
+// clear; production callers pass ConfigOptions.
+func NewStore(rdb redis.UniversalClient, keyPrefix string, opts ...StoreOption) *Store {
+	s := &Store{
 		rdb:        rdb,
 		hashKey:    keyPrefix + "subscriptions",
 		versionKey: keyPrefix + "subscriptions:version",
@@ -86,6 +121,52 @@ func NewStore(rdb redis.UniversalClient, keyPrefix string) *Store {
 		channel:    keyPrefix + "subscriptions:changed",
 		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// validate checks sub and the deployment's rules for it.
+func (s *Store) validate(sub Subscription) error {
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	if s.egress != nil {
+		if err := s.egress.CheckURL(sub.URL); err != nil {
+			return &FieldError{Field: "url", Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+// encode renders sub as stored: JSON, secrets sealed when a key is set.
+func (s *Store) encode(sub Subscription) ([]byte, error) {
+	if s.sealer != nil {
+		for _, f := range secretFields(&sub) {
+			*f.v = s.sealer.seal(sub.ID, f.name, *f.v)
+		}
+	}
+	raw, err := json.Marshal(sub)
+	if err != nil {
+		return nil, fmt.Errorf("encode subscription %q: %w", sub.ID, err)
+	}
+	return raw, nil
+}
+
+// decode reads a stored entry. An entry that is not a subscription is a
+// *CorruptError; a secret that cannot be decrypted a *SecretError.
+func (s *Store) decode(id, raw string) (Subscription, error) {
+	sub, err := decode(id, raw)
+	if err != nil {
+		return Subscription{}, err
+	}
+	for _, f := range secretFields(&sub) {
+		if *f.v, err = s.sealer.open(id, f.name, *f.v); err != nil {
+			return Subscription{}, err
+		}
+	}
+	return sub, nil
 }
 
 // CorruptError is a hash entry that does not decode into a subscription with
@@ -149,12 +230,16 @@ func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 	}
 	snap := Snapshot{Version: version, Epoch: epoch.Val(), Subscriptions: make([]Subscription, 0, len(entries))}
 	for id, raw := range entries {
-		sub, err := decode(id, raw)
-		if err != nil {
-			var ce *CorruptError
-			errors.As(err, &ce)
+		sub, err := s.decode(id, raw)
+		var ce *CorruptError
+		if errors.As(err, &ce) {
 			snap.Skipped = append(snap.Skipped, ce)
 			continue
+		}
+		if err != nil {
+			// A secret that does not decrypt is a configuration error (a key
+			// missing): delivering without it would be wrong, so nothing loads.
+			return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
 		}
 		snap.Subscriptions = append(snap.Subscriptions, sub)
 	}
@@ -211,14 +296,14 @@ func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get subscription %q: %w", id, err)
 	}
-	return decode(id, raw)
+	return s.decode(id, raw)
 }
 
 // Add stores a new subscription, with a fresh id when sub.ID is empty, and
 // returns it as stored. Nothing is written when sub is invalid or its id is
 // taken (the error wraps ErrExists).
 func (s *Store) Add(ctx context.Context, sub Subscription) (Subscription, error) {
-	if err := sub.Validate(); err != nil {
+	if err := s.validate(sub); err != nil {
 		return Subscription{}, fmt.Errorf("invalid subscription: %w", err)
 	}
 	sub = sub.clone()
@@ -234,6 +319,9 @@ func (s *Store) Add(ctx context.Context, sub Subscription) (Subscription, error)
 		}
 		if exists {
 			return mutation{}, ErrExists
+		}
+		if err := s.checkTenantLimit(ctx, tx, sub.TenantID, sub.ID); err != nil {
+			return mutation{}, err
 		}
 		return mutation{set: []Subscription{sub}}, nil
 	})
@@ -257,7 +345,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Subscription
 		if err != nil {
 			return mutation{}, err
 		}
-		old, err := decode(id, raw)
+		old, err := s.decode(id, raw)
 		if err != nil {
 			return mutation{}, err
 		}
@@ -266,12 +354,17 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Subscription
 			return mutation{}, err
 		}
 		next.ID, next.CreatedAt, next.UpdatedAt = old.ID, old.CreatedAt, old.UpdatedAt
-		if err := next.Validate(); err != nil {
+		if err := s.validate(next); err != nil {
 			return mutation{}, fmt.Errorf("invalid subscription: %w", err)
 		}
 		if sameContent(old, next) {
 			out = old
 			return mutation{}, nil
+		}
+		if next.TenantID != old.TenantID {
+			if err := s.checkTenantLimit(ctx, tx, next.TenantID, next.ID); err != nil {
+				return mutation{}, err
+			}
 		}
 		next.UpdatedAt = s.now()
 		out = next
@@ -315,6 +408,80 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// ErrTenantLimit is returned when a write would give a tenant more than
+// subscriptions.max_per_tenant subscriptions.
+var ErrTenantLimit = errors.New("tenant has reached subscriptions.max_per_tenant")
+
+// checkTenantLimit fails when tenant already has the maximum number of
+// subscriptions other than id.
+func (s *Store) checkTenantLimit(ctx context.Context, tx *redis.Tx, tenant, id string) error {
+	if s.maxPerTenant <= 0 {
+		return nil
+	}
+	all, err := tx.HGetAll(ctx, s.hashKey).Result()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for other, raw := range all {
+		var t struct {
+			TenantID string `json:"tenant_id"`
+		}
+		if other != id && json.Unmarshal([]byte(raw), &t) == nil && t.TenantID == tenant {
+			n++
+		}
+	}
+	if n >= s.maxPerTenant {
+		return fmt.Errorf("%w (%d): tenant %q has %d", ErrTenantLimit, s.maxPerTenant, tenant, n)
+	}
+	return nil
+}
+
+// Reencrypt rewrites every entry whose secrets are not sealed with the
+// current key (clear ones, or sealed with a previous key) and returns how
+// many it rewrote. Run it after adding or rotating subscriptions.encryption_key;
+// once it returns, previous keys can be removed.
+func (s *Store) Reencrypt(ctx context.Context) (int, error) {
+	if s.sealer == nil {
+		return 0, errors.New("reencrypt: subscriptions.encryption_key is not set")
+	}
+	n := 0
+	err := s.commit(ctx, func(tx *redis.Tx) (mutation, error) {
+		n = 0
+		all, err := tx.HGetAll(ctx, s.hashKey).Result()
+		if err != nil {
+			return mutation{}, err
+		}
+		var m mutation
+		for id, raw := range all {
+			plain, err := decode(id, raw)
+			if err != nil {
+				continue // corrupt entries are reported by Load; nothing to seal
+			}
+			stale := false
+			for _, f := range secretFields(&plain) {
+				if *f.v != "" && sealedWith(*f.v) != s.sealer.KeyID() {
+					stale = true
+				}
+			}
+			if !stale {
+				continue
+			}
+			sub, err := s.decode(id, raw)
+			if err != nil {
+				return mutation{}, err
+			}
+			m.set = append(m.set, sub)
+		}
+		n = len(m.set)
+		return m, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reencrypt subscriptions: %w", err)
+	}
+	return n, nil
+}
+
 // mutation is what one write changes in the hash.
 type mutation struct {
 	set []Subscription
@@ -338,9 +505,9 @@ func (s *Store) commit(ctx context.Context, plan func(tx *redis.Tx) (mutation, e
 			}
 			fields := make([]any, 0, 2*len(m.set))
 			for _, sub := range m.set {
-				raw, err := json.Marshal(sub)
+				raw, err := s.encode(sub)
 				if err != nil {
-					return fmt.Errorf("encode subscription %q: %w", sub.ID, err)
+					return err
 				}
 				fields = append(fields, sub.ID, raw)
 			}

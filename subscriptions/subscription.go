@@ -18,6 +18,8 @@ import (
 const (
 	maxURLLen = 2048
 	maxIDLen  = 128
+	// maxSecretLen bounds an API key: it travels in a header of every request.
+	maxSecretLen = 1024
 	// maskPrefix is how config.Mask starts a masked secret. A key that starts
 	// with it is almost certainly a masked key copied back from `list`.
 	maskPrefix = "****"
@@ -35,9 +37,17 @@ type Subscription struct {
 	Enabled     bool         `json:"enabled" yaml:"enabled"`
 	// MaxAttempts overrides delivery.retry.max_attempts for this
 	// subscription; 0 keeps the deployment's setting.
-	MaxAttempts int       `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
-	CreatedAt   time.Time `json:"created_at" yaml:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at" yaml:"updated_at"`
+	MaxAttempts int `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	// SigningSecret, when set, signs every delivery with the Standard
+	// Webhooks headers: "whsec_" and the base64 of 24 to 64 random bytes.
+	SigningSecret string `json:"signing_secret,omitempty" yaml:"signing_secret,omitempty"`
+	// PreviousSigningSecret is the secret a rotation replaced: deliveries are
+	// signed with both until PreviousSecretExpiresAt, so a partner can switch
+	// its verifier at its own pace.
+	PreviousSigningSecret   string    `json:"previous_signing_secret,omitempty" yaml:"previous_signing_secret,omitempty"`
+	PreviousSecretExpiresAt time.Time `json:"previous_signing_secret_expires_at,omitzero" yaml:"previous_signing_secret_expires_at,omitempty"`
+	CreatedAt               time.Time `json:"created_at" yaml:"created_at"`
+	UpdatedAt               time.Time `json:"updated_at" yaml:"updated_at"`
 }
 
 // FieldError says which field of a subscription is invalid and why. It never
@@ -100,6 +110,27 @@ func (s Subscription) Validate() error {
 	if strings.HasPrefix(s.APIKey, maskPrefix) {
 		return fieldErr("api_key", "looks like a masked key (starts with %q); export real keys with --reveal-secrets", maskPrefix)
 	}
+	if len(s.APIKey) > maxSecretLen {
+		return fieldErr("api_key", "must be at most %d characters", maxSecretLen)
+	}
+	for _, f := range [...]struct{ field, secret string }{{"signing_secret", s.SigningSecret}, {"previous_signing_secret", s.PreviousSigningSecret}} {
+		field, secret := f.field, f.secret
+		if secret == "" {
+			continue
+		}
+		if strings.HasPrefix(secret, maskPrefix) {
+			return fieldErr(field, "looks like a masked secret (starts with %q); export real secrets with --reveal-secrets", maskPrefix)
+		}
+		if _, err := DecodeSigningSecret(secret); err != nil {
+			return fieldErr(field, "%v", err)
+		}
+	}
+	if s.PreviousSigningSecret != "" && s.SigningSecret == "" {
+		return fieldErr("previous_signing_secret", "needs a current signing_secret")
+	}
+	if s.PreviousSigningSecret != "" && s.PreviousSecretExpiresAt.IsZero() {
+		return fieldErr("previous_signing_secret_expires_at", "must be set with previous_signing_secret")
+	}
 	return nil
 }
 
@@ -148,10 +179,13 @@ func (s Subscription) Matches(ev event.Event) bool {
 		(len(s.CampaignIDs) == 0 || slices.Contains(s.CampaignIDs, ev.CampaignID))
 }
 
-// Masked returns a copy whose API key is masked, for printing and logging.
+// Masked returns a copy whose API key and signing secrets are masked, for
+// printing and logging.
 func (s Subscription) Masked() Subscription {
 	c := s.clone()
 	c.APIKey = config.Mask(s.APIKey)
+	c.SigningSecret = config.Mask(s.SigningSecret)
+	c.PreviousSigningSecret = config.Mask(s.PreviousSigningSecret)
 	return c
 }
 
@@ -166,7 +200,8 @@ func (s Subscription) clone() Subscription {
 // endpoint with the same key, ignoring timestamps.
 func sameContent(a, b Subscription) bool {
 	return a.ID == b.ID && a.TenantID == b.TenantID && a.URL == b.URL && a.APIKey == b.APIKey &&
-		a.Enabled == b.Enabled && a.MaxAttempts == b.MaxAttempts && slices.Equal(a.EventTypes, b.EventTypes) && slices.Equal(a.CampaignIDs, b.CampaignIDs)
+		a.Enabled == b.Enabled && a.MaxAttempts == b.MaxAttempts && slices.Equal(a.EventTypes, b.EventTypes) && slices.Equal(a.CampaignIDs, b.CampaignIDs) &&
+		a.SigningSecret == b.SigningSecret && a.PreviousSigningSecret == b.PreviousSigningSecret && a.PreviousSecretExpiresAt.Equal(b.PreviousSecretExpiresAt)
 }
 
 // idEncoding is lowercase-friendly base32 (0-9, a-v) without padding.

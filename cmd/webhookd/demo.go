@@ -62,6 +62,8 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 	cfg.Redis.Addr = rds.Addr()
 	cfg.Ops.Addr = opsAddr
 	cfg.ShutdownTimeout = 5 * time.Second
+	// The demo's receiver listens on loopback, which the egress guard blocks.
+	cfg.Delivery.AllowedCIDRs = []string{"127.0.0.0/8"}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -71,9 +73,13 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
+	opts, err := subscriptions.ConfigOptions(cfg)
+	if err != nil {
+		return err
+	}
 	rdb := subscriptions.NewRedisClient(cfg.Redis)
 	defer func() { _ = rdb.Close() }()
-	sub, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix).Add(ctx, subscriptions.Subscription{
+	sub, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...).Add(ctx, subscriptions.Subscription{
 		TenantID:   "tenant-demo",
 		URL:        recv.URL(),
 		EventTypes: event.Types[:],

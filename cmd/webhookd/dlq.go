@@ -141,9 +141,13 @@ func newReplayCmd(g *globals) *cobra.Command {
 }
 
 func replay(ctx context.Context, g *globals, cfg config.Config, filter delivery.DeadLetterFilter) error {
+	opts, err := subscriptions.ConfigOptions(cfg)
+	if err != nil {
+		return err
+	}
 	rdb := subscriptions.NewRedisClient(cfg.Redis)
 	defer func() { _ = rdb.Close() }()
-	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)
+	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...)
 	var total, failed int
 	sum, err := delivery.Replay(ctx, cfg, store, filter, func(r delivery.Record, res delivery.Result) {
 		total++

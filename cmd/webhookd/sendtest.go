@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/unibo/webhookd/delivery"
+	"github.com/unibo/webhookd/egress"
 	"github.com/unibo/webhookd/event"
 	"github.com/unibo/webhookd/subscriptions"
 )
@@ -23,9 +24,9 @@ import (
 var scenarios = []string{"invalid-json", "missing-field", "wrong-api-key", "slow"}
 
 type sendTestFlags struct {
-	url, apiKey, eventType, prizeType, subscription, scenario string
-	all                                                       bool
-	timeout                                                   time.Duration
+	url, apiKey, signingSecret, eventType, prizeType, subscription, scenario string
+	all                                                                      bool
+	timeout                                                                  time.Duration
 }
 
 func newSendTestCmd(g *globals) *cobra.Command {
@@ -39,6 +40,10 @@ func newSendTestCmd(g *globals) *cobra.Command {
 			"wrong-api-key → 401, slow → 2xx within 30 s.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
 			ep, err := f.endpoint(cmd.Context(), g)
 			if err != nil {
 				return err
@@ -64,12 +69,13 @@ func newSendTestCmd(g *globals) *cobra.Command {
 			default:
 				return errors.New("give --event TYPE, --all or --scenario " + strings.Join(scenarios, "|"))
 			}
-			return runProbes(cmd.Context(), g.stdout, ep, cases, f.timeout)
+			return runProbes(cmd.Context(), g.stdout, cfg.Delivery.Egress(), ep, cases, f.timeout)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "url", "", "endpoint to test")
 	fl.StringVar(&f.apiKey, "api-key", "", "API key to send as Authorization: Bearer")
+	fl.StringVar(&f.signingSecret, "signing-secret", "", "sign the requests with this whsec_ secret (Standard Webhooks headers), to test a verifier")
 	fl.StringVar(&f.subscription, "subscription", "", "use a stored subscription's URL and API key")
 	fl.StringVar(&f.eventType, "event", "", "event type: "+typeList())
 	fl.StringVar(&f.prizeType, "prize-type", "", "prize type of a payout example (cash, free_spins, bonus_amount, deposit_bonus, catalog_item)")
@@ -90,13 +96,21 @@ func (f sendTestFlags) endpoint(ctx context.Context, g *globals) (delivery.Endpo
 		if err := probe.Validate(); err != nil {
 			return delivery.Endpoint{}, fmt.Errorf("--url: %w", err)
 		}
-		return delivery.Endpoint{URL: f.url, APIKey: f.apiKey}, nil
+		ep := delivery.Endpoint{URL: f.url, APIKey: f.apiKey}
+		if f.signingSecret != "" {
+			key, err := subscriptions.DecodeSigningSecret(f.signingSecret)
+			if err != nil {
+				return delivery.Endpoint{}, fmt.Errorf("--signing-secret: %w", err)
+			}
+			ep.SigningKeys = [][]byte{key}
+		}
+		return ep, nil
 	}
 	sub, err := storedSubscription(ctx, g, f.subscription)
 	if err != nil {
 		return delivery.Endpoint{}, err
 	}
-	return delivery.Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey}, nil
+	return delivery.EndpointOf(&sub, "", time.Now()), nil
 }
 
 func storedSubscription(ctx context.Context, g *globals, id string) (subscriptions.Subscription, error) {
@@ -166,7 +180,7 @@ func randomHex() string {
 
 // runProbes sends each case and prints a table; it fails when an answer is
 // not the one the guide recommends.
-func runProbes(ctx context.Context, out io.Writer, ep delivery.Endpoint, cases []probeCase, timeout time.Duration) error {
+func runProbes(ctx context.Context, out io.Writer, guard egress.Policy, ep delivery.Endpoint, cases []probeCase, timeout time.Duration) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TEST\tSTATUS\tLATENCY\tEXPECTED\tRESULT\tANSWER")
 	bad := 0
@@ -174,7 +188,7 @@ func runProbes(ctx context.Context, out io.Writer, ep delivery.Endpoint, cases [
 		probe := ep
 		probe.APIKey = c.apiKey(ep.APIKey)
 		probe.WebhookID = "msg_test_" + randomHex()
-		r := delivery.Probe(ctx, probe, c.body, timeout)
+		r := delivery.Probe(ctx, guard, probe, c.body, timeout)
 		verdict := "ok"
 		if !c.expect(r) {
 			verdict = "UNEXPECTED"
@@ -202,6 +216,10 @@ func newSubsTestCmd(g *globals) *cobra.Command {
 		Short: "Send every example and every error scenario of the guide to a stored subscription's endpoint",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
 			sub, err := storedSubscription(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
@@ -211,8 +229,8 @@ func newSubsTestCmd(g *globals) *cobra.Command {
 				c, _ := scenarioCase(name)
 				cases = append(cases, c)
 			}
-			ep := delivery.Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey}
-			return runProbes(cmd.Context(), g.stdout, ep, cases, timeout)
+			ep := delivery.EndpointOf(&sub, "", time.Now())
+			return runProbes(cmd.Context(), g.stdout, cfg.Delivery.Egress(), ep, cases, timeout)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for each answer")

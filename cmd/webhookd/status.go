@@ -42,9 +42,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 				printLag(out, grp.name, lags)
 			}
 
+			opts, err := subscriptions.ConfigOptions(cfg)
+			if err != nil {
+				return err
+			}
 			rdb := subscriptions.NewRedisClient(cfg.Redis)
 			defer func() { _ = rdb.Close() }()
-			snap, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix).Load(ctx)
+			snap, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...).Load(ctx)
 			if err != nil {
 				fmt.Fprintf(out, "\nSubscriptions: Redis unreachable: %v\n", err)
 			} else {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -29,7 +30,7 @@ func newSubscriptionsCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(
 		newSubsAddCmd(g), newSubsListCmd(g), newSubsGetCmd(g), newSubsUpdateCmd(g),
 		newSubsEnableCmd(g, true), newSubsEnableCmd(g, false), newSubsDeleteCmd(g), newSubsApplyCmd(g),
-		newSubsTestCmd(g),
+		newSubsTestCmd(g), newSubsRotateSecretCmd(g), newSubsReencryptCmd(g),
 	)
 	return cmd
 }
@@ -40,15 +41,19 @@ func withStore(g *globals, fn func(*subscriptions.Store) error) error {
 	if err != nil {
 		return err
 	}
+	opts, err := subscriptions.ConfigOptions(cfg)
+	if err != nil {
+		return err
+	}
 	rdb := subscriptions.NewRedisClient(cfg.Redis)
 	defer func() { _ = rdb.Close() }()
-	return fn(subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix))
+	return fn(subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...))
 }
 
 // fieldFlags maps a subscription field to the flag that sets it.
 var fieldFlags = map[string]string{
 	"id": "--id", "tenant_id": "--tenant", "url": "--url", "event_types": "--events",
-	"api_key": "--api-key", "campaign_ids": "--campaigns",
+	"api_key": "--api-key", "campaign_ids": "--campaigns", "signing_secret": "--signing-secret",
 }
 
 // withFlag names the flag to fix when err is about a field.
@@ -83,15 +88,20 @@ func eventTypes(in []string) []event.Type {
 func newSubsAddCmd(g *globals) *cobra.Command {
 	var sub subscriptions.Subscription
 	var events, campaigns []string
-	var disabled bool
+	var disabled, generate bool
 	cmd := &cobra.Command{
 		Use:   "add --tenant T --url U --events E1,E2",
 		Short: "Add a subscription and print its id",
-		Args:  cobra.NoArgs,
+		Long: "add prints the new id on stdout. With --generate-signing-secret the generated secret is printed\n" +
+			"once on stderr, for the partner's verifier; `get ID --reveal-secrets` shows it again.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sub.EventTypes = eventTypes(events)
 			sub.CampaignIDs = trimList(campaigns)
 			sub.Enabled = !disabled
+			if generate {
+				sub.SigningSecret = subscriptions.NewSigningSecret()
+			}
 			if err := sub.Validate(); err != nil {
 				return withFlag(fmt.Errorf("invalid subscription: %w", err))
 			}
@@ -99,6 +109,9 @@ func newSubsAddCmd(g *globals) *cobra.Command {
 				added, err := s.Add(cmd.Context(), sub)
 				if err != nil {
 					return withFlag(err)
+				}
+				if generate {
+					fmt.Fprintf(cmd.ErrOrStderr(), "signing secret (give it to the partner): %s\n", added.SigningSecret)
 				}
 				_, err = fmt.Fprintln(cmd.OutOrStdout(), added.ID)
 				return err
@@ -113,6 +126,9 @@ func newSubsAddCmd(g *globals) *cobra.Command {
 	f.IntVar(&sub.MaxAttempts, "max-attempts", 0, "attempts per delivery for this subscription, retries included (default: delivery.retry.max_attempts)")
 	f.StringSliceVar(&campaigns, "campaigns", nil, "deliver only these campaigns' events (default all)")
 	f.BoolVar(&disabled, "disabled", false, "add the subscription disabled")
+	f.StringVar(&sub.SigningSecret, "signing-secret", "", "sign deliveries (Standard Webhooks) with this whsec_ secret")
+	f.BoolVar(&generate, "generate-signing-secret", false, "sign deliveries with a new random secret, printed once on stderr")
+	cmd.MarkFlagsMutuallyExclusive("signing-secret", "generate-signing-secret")
 	f.StringVar(&sub.ID, "id", "", "subscription id (default a random sub_… id)")
 	return cmd
 }
@@ -160,7 +176,7 @@ func newSubsListCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&tenant, "tenant", "", "only this tenant's subscriptions")
 	f.StringVarP(&output, "output", "o", "table", "table, json or yaml (the apply file format)")
-	f.BoolVar(&reveal, "reveal-secrets", false, "print API keys in clear (for a backup: -o yaml --reveal-secrets > backup.yaml)")
+	f.BoolVar(&reveal, "reveal-secrets", false, "print API keys and signing secrets in clear (for a backup: -o yaml --reveal-secrets > backup.yaml)")
 	return cmd
 }
 
@@ -169,8 +185,8 @@ func printList(w io.Writer, output string, subs []subscriptions.Subscription, re
 	case "json":
 		return printJSON(w, subs)
 	case "yaml":
-		if !revealed && slices.ContainsFunc(subs, func(s subscriptions.Subscription) bool { return s.APIKey != "" }) {
-			fmt.Fprintln(w, "# API keys are masked: apply refuses this file. Use --reveal-secrets for a backup.")
+		if !revealed && slices.ContainsFunc(subs, func(s subscriptions.Subscription) bool { return s.APIKey != "" || s.SigningSecret != "" }) {
+			fmt.Fprintln(w, "# API keys and signing secrets are masked: apply refuses this file. Use --reveal-secrets for a backup.")
 		}
 		return subscriptions.WriteFile(w, subs)
 	}
@@ -231,17 +247,17 @@ func newSubsGetCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "json", "json or yaml")
-	cmd.Flags().BoolVar(&reveal, "reveal-secrets", false, "print the API key in clear")
+	cmd.Flags().BoolVar(&reveal, "reveal-secrets", false, "print the API key and signing secrets in clear")
 	return cmd
 }
 
 // updateFlags are the flags of update that change something.
-var updateFlags = []string{"url", "events", "api-key", "clear-api-key", "campaigns", "clear-campaigns", "tenant", "max-attempts"}
+var updateFlags = []string{"url", "events", "api-key", "clear-api-key", "campaigns", "clear-campaigns", "tenant", "max-attempts", "signing-secret", "clear-signing-secret"}
 
 func newSubsUpdateCmd(g *globals) *cobra.Command {
 	var next subscriptions.Subscription
 	var events, campaigns []string
-	var clearKey, clearCampaigns bool
+	var clearKey, clearCampaigns, clearSecret bool
 	cmd := &cobra.Command{
 		Use:   "update ID [--url U] [--events E1,E2] [--api-key K | --clear-api-key] [--campaigns C1,C2 | --clear-campaigns] [--tenant T]",
 		Short: "Change the given fields of a subscription; the others keep their values",
@@ -276,6 +292,10 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 				if changed("max-attempts") {
 					s.MaxAttempts = next.MaxAttempts
 				}
+				if changed("signing-secret") || clearSecret {
+					// At once, without a grace period: rotate-secret keeps the old one valid.
+					s.SigningSecret, s.PreviousSigningSecret, s.PreviousSecretExpiresAt = next.SigningSecret, "", time.Time{}
+				}
 				return nil
 			}
 			return withStore(g, func(s *subscriptions.Store) error {
@@ -297,7 +317,10 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&campaigns, "campaigns", nil, "new campaign filter, comma-separated (replaces the list)")
 	f.BoolVar(&clearCampaigns, "clear-campaigns", false, "remove the campaign filter: deliver every campaign")
 	f.IntVar(&next.MaxAttempts, "max-attempts", 0, "attempts per delivery, retries included; 0 = delivery.retry.max_attempts")
+	f.StringVar(&next.SigningSecret, "signing-secret", "", "replace the signing secret at once (rotate-secret keeps the old one valid for a while)")
+	f.BoolVar(&clearSecret, "clear-signing-secret", false, "stop signing deliveries")
 	cmd.MarkFlagsMutuallyExclusive("api-key", "clear-api-key")
+	cmd.MarkFlagsMutuallyExclusive("signing-secret", "clear-signing-secret")
 	cmd.MarkFlagsMutuallyExclusive("campaigns", "clear-campaigns")
 	return cmd
 }
@@ -389,4 +412,64 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&path, "file", "f", "", "YAML file, - for stdin (required)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+func newSubsRotateSecretCmd(g *globals) *cobra.Command {
+	var secret string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate-secret ID [--grace 24h] [--signing-secret whsec_...]",
+		Short: "Give a subscription a new signing secret, keeping the old one valid for a grace period",
+		Long: "During the grace period every delivery carries two signatures (webhook-signature: \"v1,<new> v1,<old>\"),\n" +
+			"so the partner can switch its verifier to the new secret at any time in it. The new secret (generated\n" +
+			"unless --signing-secret is given) is printed on stdout. On a subscription without a secret, this sets one.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if secret == "" {
+				secret = subscriptions.NewSigningSecret()
+			}
+			if grace < 0 {
+				return fmt.Errorf("--grace must not be negative, got %s", grace)
+			}
+			return withStore(g, func(s *subscriptions.Store) error {
+				sub, err := s.Update(cmd.Context(), args[0], func(sub *subscriptions.Subscription) error {
+					sub.RotateSigningSecret(secret, time.Now(), grace)
+					return nil
+				})
+				if err != nil {
+					return withFlag(err)
+				}
+				if sub.PreviousSigningSecret != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "rotated %s: the previous secret stays valid until %s\n", sub.ID, sub.PreviousSecretExpiresAt.Format(time.RFC3339))
+				} else {
+					fmt.Fprintf(cmd.ErrOrStderr(), "set the signing secret of %s\n", sub.ID)
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), sub.SigningSecret)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&secret, "signing-secret", "", "the new whsec_ secret (default: a new random one)")
+	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the previous secret keeps signing too (0: stops at once)")
+	return cmd
+}
+
+func newSubsReencryptCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reencrypt",
+		Short: "Seal every API key and signing secret with subscriptions.encryption_key (after setting or rotating it)",
+		Long: "Rewrites the entries whose secrets are stored in clear or sealed with one of\n" +
+			"subscriptions.previous_encryption_keys. Once it has run, the previous keys can be removed.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(g, func(s *subscriptions.Store) error {
+				n, err := s.Reencrypt(cmd.Context())
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %d subscriptions\n", n)
+				return err
+			})
+		},
+	}
 }

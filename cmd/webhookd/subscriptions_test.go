@@ -101,6 +101,11 @@ func TestSubsAddRejectsBadInput(t *testing.T) {
 		{"no events", "--events", "", []string{`field "event_types"`}},
 		{"empty tenant", "--tenant", "", []string{`field "tenant_id"`, "--tenant"}},
 		{"blank campaign", "--campaigns", "a,,b", []string{`field "campaign_ids"`}},
+		{"cloud metadata", "--url", "http://169.254.169.254/latest/meta-data/", []string{`field "url"`, "link-local", "metadata", "--url"}},
+		{"loopback", "--url", "http://127.0.0.1:6379/", []string{`field "url"`, "loopback"}},
+		{"private", "--url", "https://10.0.0.5/hook", []string{`field "url"`, "RFC 1918"}},
+		{"gopher", "--url", "gopher://a.example/", []string{`field "url"`, "http or https"}},
+		{"bad secret", "--signing-secret", "s3cret-not-whsec", []string{`field "signing_secret"`, "whsec_", "--signing-secret"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

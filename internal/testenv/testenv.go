@@ -83,6 +83,10 @@ func ID() string {
 	return hex.EncodeToString(b)
 }
 
+// Loopback are the ranges the tests' receivers listen on: the egress guard
+// must let deliveries reach them.
+var Loopback = []string{"127.0.0.0/8", "::1/128"}
+
 // Config is a worker configuration on the test services, with topics, group
 // and key prefix of its own and timings short enough for tests.
 func (e Env) Config(t testing.TB) config.Config {
@@ -105,6 +109,8 @@ func (e Env) Config(t testing.TB) config.Config {
 	cfg.Redis.Addr = e.RedisAddr
 	cfg.Redis.KeyPrefix = "webhookd-test-" + id + ":"
 	cfg.Delivery.Timeout = 2 * time.Second
+	// The tests' receivers listen on loopback, which the egress guard blocks.
+	cfg.Delivery.AllowedCIDRs = Loopback
 	cfg.Ops.Addr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
 	if err := cfg.Validate(); err != nil {
