@@ -9,6 +9,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -40,16 +42,28 @@ type suite struct {
 	env     testenv.Env
 	cfg     config.Config
 	store   *subscriptions.Store
-	secrets []string // API keys used; none may appear in any log line
+	// secrets are every secret the test used (API keys, signing secrets,
+	// the encryption key); none may appear in any log line.
+	secrets []string
 }
 
+// newSuite runs with secrets encrypted at rest, as production should: every
+// test's subscriptions go through the sealed path.
 func newSuite(t *testing.T) *suite {
 	t.Helper()
 	env := testenv.Start(t)
 	cfg := env.Config(t)
+	key := make([]byte, subscriptions.EncryptionKeyBytes)
+	_, _ = rand.Read(key)
+	cfg.Subscriptions.EncryptionKey = base64.StdEncoding.EncodeToString(key)
 	rdb := subscriptions.NewRedisClient(cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
-	return &suite{t: t, env: env, cfg: cfg, store: subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)}
+	opts, err := subscriptions.ConfigOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &suite{t: t, env: env, cfg: cfg, store: subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...),
+		secrets: []string{cfg.Subscriptions.EncryptionKey}}
 }
 
 func (s *suite) subscribe(sub subscriptions.Subscription) subscriptions.Subscription {
@@ -62,10 +76,17 @@ func (s *suite) subscribe(sub subscriptions.Subscription) subscriptions.Subscrip
 	if err != nil {
 		s.t.Fatalf("add subscription: %v", err)
 	}
-	if sub.APIKey != "" {
-		s.secrets = append(s.secrets, sub.APIKey)
-	}
+	s.remember(sub)
 	return got
+}
+
+// remember adds sub's secrets to those no log line may contain.
+func (s *suite) remember(sub subscriptions.Subscription) {
+	for _, secret := range []string{sub.APIKey, sub.SigningSecret, strings.TrimPrefix(sub.SigningSecret, subscriptions.SigningSecretPrefix)} {
+		if secret != "" {
+			s.secrets = append(s.secrets, secret)
+		}
+	}
 }
 
 // start runs a worker on the suite's config; when the test ends, every log
@@ -86,7 +107,7 @@ func (s *suite) watch(w *testenv.Worker) *testenv.Worker {
 			line := e.Message + fmt.Sprint(e.ContextMap())
 			for _, secret := range s.secrets {
 				if strings.Contains(line, secret) {
-					s.t.Errorf("API key in a log line: %s", line)
+					s.t.Errorf("a secret (%s) in a log line: %s", config.Mask(secret), line)
 				}
 			}
 		}
