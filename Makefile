@@ -22,12 +22,14 @@ test-faults:
 	$(GO) vet -tags faults ./faults/
 	$(GO) test -tags faults -count=1 -p 1 -v -timeout 15m ./faults/
 
-## test-fuzz: the decoders' fuzz targets, briefly (FUZZTIME=10s each); CI runs it
+## test-fuzz: the fuzz targets (event decoder, subscription input, egress URL check), briefly (FUZZTIME=10s each); CI runs it
 FUZZTIME ?= 10s
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMatchesReference$$' -fuzztime $(FUZZTIME) ./event
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFile$$' -fuzztime $(FUZZTIME) ./subscriptions
+	$(GO) test -run '^$$' -fuzz '^FuzzSubscriptionJSON$$' -fuzztime $(FUZZTIME) ./subscriptions
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./egress
 
 test-unit:
 	$(GO) test -short -count=1 $(PKGS)

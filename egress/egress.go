@@ -140,7 +140,7 @@ func blockedRule(addr netip.Addr) string {
 func (p Policy) CheckURL(raw string) error {
 	// The parse error would quote the URL: report the rule only.
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.Hostname() == "" {
 		return errors.New("must be an absolute http or https URL")
 	}
 	if p.requireHTTPS && u.Scheme != "https" {
