@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -80,6 +81,32 @@ func TestPartnerVerificationSnippets(t *testing.T) {
 			if strings.TrimSpace(string(out)) != tc.want {
 				t.Errorf("%s snippet, %s: %s, want %s", lang, tc.name, strings.TrimSpace(string(out)), tc.want)
 			}
+		}
+	}
+}
+
+// The README shows partners the same verification functions the test above
+// runs: they cannot drift apart.
+func TestREADMEShowsTheTestedSnippets(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, bounds := range map[string][2]string{
+		"verify_webhook.js": {"const crypto", "module.exports"},
+		"verify_webhook.py": {"import base64", "if __name__"},
+	} {
+		src, err := os.ReadFile(filepath.Join("..", "docs", "verify", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(src)
+		start, end := strings.Index(s, bounds[0]), strings.Index(s, bounds[1])
+		if start < 0 || end < start {
+			t.Fatalf("%s: cannot find the function between %q and %q", file, bounds[0], bounds[1])
+		}
+		if fn := strings.TrimSpace(s[start:end]); !strings.Contains(string(readme), fn) {
+			t.Errorf("README.md does not show docs/verify/%s's verification code as it is", file)
 		}
 	}
 }
