@@ -202,3 +202,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A known key given twice is refused: a producer's validator that keeps the
+// first copy and webhookd keeping the last would route the same bytes to
+// different tenants. Escaped spellings of a key are the same key.
+func TestDuplicateKnownKeysAreInvalid(t *testing.T) {
+	for in, field := range map[string]string{
+		`{"tenant_id":"acme","tenant_id":"evil","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`:              "tenant_id",
+		`{"tenant_id":"acme","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c","tenant\u005fid":"evil"}`:         "tenant_id",
+		`{"tenant_id":"acme","event_type":"PLAYER_OPTED_IN","event_type":"PLAYER_OPTED_OUT","player_id":"p","campaign_id":"c"}`: "event_type",
+		`{"tenant_id":"acme","event_type":"PLAYER_OPTED_IN","player_id":"p","player_id":null,"campaign_id":"c"}`:                "player_id",
+	} {
+		_, err := Decode([]byte(in))
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != field || !strings.Contains(ie.Reason, "twice") {
+			t.Errorf("%s: got %v, want field %q reported twice", in, err, field)
+		}
+	}
+	// Unknown fields never leave webhookd: their duplicates are harmless.
+	if _, err := Decode([]byte(`{"tenant_id":"acme","x":1,"x":2,"event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`)); err != nil {
+		t.Errorf("duplicate unknown field: %v", err)
+	}
+}

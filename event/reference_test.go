@@ -31,6 +31,9 @@ func decodeReference(raw []byte) (Event, error) {
 	if obj == nil {
 		return Event{}, invalid("", "not a JSON object")
 	}
+	if name := refDuplicateKnownKey(raw); name != "" {
+		return Event{}, invalid(name, duplicateReason)
+	}
 
 	var ev Event
 	tenant, err := refStringField(obj, "tenant_id")
@@ -153,4 +156,33 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 			t.Fatalf("Decode %+v\nreference %+v", got, want)
 		}
 	})
+}
+
+// refDuplicateKnownKey walks the top-level keys with encoding/json's
+// tokenizer and returns the first known field that appears a second time.
+func refDuplicateKnownKey(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+		if _, known := knownFields[key]; !known {
+			continue
+		}
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+	}
+	return ""
 }

@@ -47,9 +47,13 @@ func (o *object) str(name string) (string, error) {
 
 // scan validates raw as one JSON object and collects the tokens of the
 // known fields in a single pass, without building a map of the message.
-// Later duplicates of a key win, as with encoding/json.
+// A known field that appears twice makes the message invalid: parsers
+// disagree on which copy wins (encoding/json and Jackson take the last,
+// others the first), so a producer's validator and webhookd could read
+// different tenants from the same bytes.
 func scan(raw []byte) (object, error) {
 	var o object
+	var seen uint32
 	if !json.Valid(raw) {
 		var v any
 		err := json.Unmarshal(raw, &v) // slow path, for the message only
@@ -81,6 +85,10 @@ func scan(raw []byte) (object, error) {
 			}
 		}
 		if idx, ok := knownFields[string(name)]; ok {
+			if seen&(1<<idx) != 0 {
+				return o, invalid(string(name), duplicateReason)
+			}
+			seen |= 1 << idx
 			if v := raw[i:valEnd]; v[0] == 'n' {
 				o.vals[idx] = nil // null: absent
 			} else {
@@ -94,6 +102,8 @@ func scan(raw []byte) (object, error) {
 	}
 	return o, nil
 }
+
+const duplicateReason = "appears twice; a message with a duplicated key is ambiguous (parsers disagree on which copy wins)"
 
 // The skip functions walk input json.Valid has accepted, so they need not
 // check for malformed tokens or the end of input.
