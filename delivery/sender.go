@@ -114,6 +114,8 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// A partner's headers are read into memory: bound them like bodies.
+		MaxResponseHeaderBytes: 64 << 10,
 		// The guide lists the headers partners receive; Go would otherwise
 		// add Accept-Encoding: gzip.
 		DisableCompression: true,

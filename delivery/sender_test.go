@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -127,5 +128,21 @@ func TestSendErrorsNeverCarryTheAPIKey(t *testing.T) {
 	res := s.Send(context.Background(), Endpoint{URL: "http://127.0.0.1:1/hook", APIKey: "secret-key-xyz"}, []byte(`{}`))
 	if res.Err == nil || strings.Contains(res.Err.Error(), "secret-key-xyz") {
 		t.Fatalf("err %v", res.Err)
+	}
+}
+
+// A hostile partner cannot make webhookd buffer megabytes of headers.
+func TestHugeResponseHeadersAreRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for i := range 200 {
+			w.Header().Set(fmt.Sprintf("X-Junk-%d", i), strings.Repeat("j", 1000))
+		}
+	}))
+	defer srv.Close()
+	s := testSender(time.Second)
+	defer s.Close()
+	res := s.Send(context.Background(), Endpoint{URL: srv.URL}, []byte(`{}`))
+	if res.OK() || res.Status != 0 || !strings.Contains(fmt.Sprint(res.Err), "header") {
+		t.Fatalf("200 KB of headers gave %+v", res)
 	}
 }
