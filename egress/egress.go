@@ -58,11 +58,17 @@ var (
 // names the address, never the URL (whose query may carry a token).
 type BlockedError struct {
 	Addr netip.Addr
+	// Host is set instead of Addr for a name refused as such (localhost).
+	Host string
 	Rule string
 }
 
 func (e *BlockedError) Error() string {
-	return fmt.Sprintf("address %s is blocked by the egress policy: %s; delivery.allowed_cidrs can open it", e.Addr, e.Rule)
+	what := "address " + e.Addr.String()
+	if e.Host != "" {
+		what = "host " + e.Host
+	}
+	return fmt.Sprintf("%s is blocked by the egress policy: %s; delivery.allowed_cidrs can open it", what, e.Rule)
 }
 
 // ErrHTTPSRequired is returned for a plain-http URL when
@@ -155,7 +161,7 @@ func (p Policy) CheckURL(raw string) error {
 		return errors.New("host must be a DNS name or a dotted-quad/IPv6 address, not a numeric or octal/hex form")
 	}
 	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return &BlockedError{Addr: netip.IPv6Loopback(), Rule: "loopback (localhost)"}
+		return &BlockedError{Host: host, Rule: "loopback (localhost)"}
 	}
 	return nil
 }
