@@ -72,9 +72,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: a dead letter's body stays byte for byte what was sent.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // readBody reads a body of at most MaxBodyBytes.
