@@ -21,9 +21,6 @@ import (
 func guidePartner(t *testing.T, key string, echo bool, hits *atomic.Int64) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		if echo {
-			w.Header().Set("X-Echo", "1")
-		}
 		if r.Header.Get("Authorization") != "Bearer "+key {
 			w.WriteHeader(http.StatusUnauthorized)
 			return

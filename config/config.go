@@ -409,6 +409,8 @@ func (c Config) Validate() error {
 	if c.Admin.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Addr); err != nil {
 			bad("admin.addr", "%q is not [host]:port", c.Admin.Addr)
+		} else if c.Admin.Addr == c.Ops.Addr {
+			bad("admin.addr", "must differ from ops.addr (%s)", c.Ops.Addr)
 		}
 		// Never quote the token: the message is printed and logged.
 		switch n := len(c.Admin.Token); {

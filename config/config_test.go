@@ -198,6 +198,7 @@ func TestAdminAPIIsOffByDefaultAndNeedsAToken(t *testing.T) {
 		{"short token", "127.0.0.1:8082", "short-but-secret", "at least 32 characters (got 16)"},
 		{"trailing newline", "127.0.0.1:8082", "0123456789abcdef0123456789abcdef\n", "line breaks"},
 		{"bad addr", "8082", "0123456789abcdef0123456789abcdef", "admin.addr (WEBHOOKD_ADMIN_ADDR)"},
+		{"the ops port", ":8081", "0123456789abcdef0123456789abcdef", "must differ from ops.addr"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -378,7 +378,7 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 			}
 			// Progress on stderr, the summary alone on stdout.
 			progress := cmd.ErrOrStderr()
-			fmt.Fprintf(progress, "%s: %d subscriptions, all valid; applying them in one transaction\n", name, len(desired))
+			fmt.Fprintf(progress, "%s: read %d subscriptions; applying them in one transaction\n", name, len(desired))
 			return withStore(g, func(s *subscriptions.Store) error {
 				res, err := s.ApplyReporting(cmd.Context(), desired, func(action, id string) {
 					fmt.Fprintf(progress, "  %s %s\n", action, id)

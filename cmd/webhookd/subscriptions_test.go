@@ -353,7 +353,7 @@ func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
 	if out != "added 1, updated 1, deleted 1, unchanged 1\n" {
 		t.Errorf("stdout %q, want the summary alone", out)
 	}
-	want := "stdin: 3 subscriptions, all valid; applying them in one transaction\n  updated change\n  added new\n  deleted drop\n"
+	want := "stdin: read 3 subscriptions; applying them in one transaction\n  updated change\n  added new\n  deleted drop\n"
 	if errOut != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
 	}
