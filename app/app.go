@@ -1,5 +1,6 @@
 // Package app wires webhookd's worker: the subscription table, the delivery
-// fan-out, the Kafka consumer and the ops server, run under one errgroup.
+// fan-out, the Kafka consumer, the ops server and, when admin.addr is set,
+// the admin API, run under one errgroup.
 package app
 
 import (
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/unibo/webhookd/admin"
 	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/consumer"
 	"github.com/unibo/webhookd/delivery"
@@ -30,6 +32,7 @@ type Worker struct {
 	consumer *consumer.Consumer // the source topics
 	retries  *consumer.Consumer // the retry topic
 	ops      *ops.Server
+	admin    *admin.Server // nil unless admin.addr is set
 	closeRDB func() error
 }
 
@@ -58,13 +61,46 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		consumer.NewEventHandler(w.fanout, w.sink, cfg.Consumer.MaxMessageBytes), m, log.Named("consumer"))
 	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", []string{cfg.Delivery.Retry.Topic},
 		delivery.NewRetrier(w.fanout, w.table, w.sink), m, log.Named("retry"))
+	if cfg.Admin.Addr != "" {
+		var err error
+		if w.admin, err = newAdmin(cfg, store, log.Named("admin")); err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+	}
 	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, m.Handler(), cfg.Ops.Pprof), log.Named("ops"))
 	if err != nil {
+		if w.admin != nil {
+			_ = w.admin.Close()
+		}
 		_ = rdb.Close()
 		return nil, err
 	}
 	w.ops = srv
 	return w, nil
+}
+
+// newAdmin builds the admin API on the worker's store and binds its port.
+func newAdmin(cfg config.Config, store *subscriptions.Store, log *zap.Logger) (*admin.Server, error) {
+	h, err := admin.NewHandler(admin.Deps{
+		Store:       store,
+		DeadLetters: admin.KafkaDeadLetters{Config: cfg, Store: store},
+		Probe:       delivery.ProbeWith(cfg.Delivery.Egress()),
+		Token:       cfg.Admin.Token,
+		Log:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return admin.Listen(cfg.Admin.Addr, h, log)
+}
+
+// AdminAddr is the admin API's bound address, "" when it is off.
+func (w *Worker) AdminAddr() string {
+	if w.admin == nil {
+		return ""
+	}
+	return w.admin.Addr().String()
 }
 
 // OpsAddr is the ops server's bound address.
@@ -94,6 +130,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.ops.Run(gctx) })
+	if w.admin != nil {
+		g.Go(func() error { return w.admin.Run(gctx) })
+	}
 	g.Go(func() error { return w.table.Run(gctx) })
 	g.Go(func() error {
 		if !w.waitForTable(gctx) {

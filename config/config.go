@@ -34,6 +34,7 @@ type Config struct {
 	Subscriptions   Subscriptions `mapstructure:"subscriptions"`
 	Delivery        Delivery      `mapstructure:"delivery"`
 	Ops             Ops           `mapstructure:"ops"`
+	Admin           Admin         `mapstructure:"admin"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
@@ -134,6 +135,17 @@ type Ops struct {
 	Pprof bool   `mapstructure:"pprof"`
 }
 
+// Admin configures the admin HTTP API (subscriptions, send-test, dead
+// letters, replay). It is off unless Addr is set, and then requires Token.
+type Admin struct {
+	Addr  string `mapstructure:"addr"`
+	Token string `mapstructure:"token"`
+}
+
+// MinAdminTokenLen is the shortest admin.token accepted: 32 characters
+// (`openssl rand -hex 32` gives 64).
+const MinAdminTokenLen = 32
+
 // Option documents one configuration key: its default and what it trades.
 type Option struct {
 	Key     string
@@ -205,11 +217,13 @@ var Options = []Option{
 	{"delivery.dlq.topic", "webhookd.dlq", "dead-letter topic: deliveries that failed for good, with body, subscription, attempts, last status and error; `webhookd replay` redelivers them"},
 	{"ops.addr", ":8081", "listen address of /healthz and /readyz"},
 	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)"},
+	{"admin.addr", "", "listen address of the admin HTTP API (subscriptions, send-test, dead letters, replay); empty = off"},
+	{"admin.token", "", "bearer token the admin API requires (secret; at least 32 characters; required when admin.addr is set)"},
 	{"shutdown_timeout", 25 * time.Second, "on SIGTERM, how long in-flight deliveries get to finish before the final commit; keep below the pod's terminationGracePeriodSeconds"},
 }
 
 // secretKeys are masked when the config is logged or printed.
-var secretKeys = map[string]bool{"redis.password": true, "subscriptions.encryption_key": true, "subscriptions.previous_encryption_keys": true}
+var secretKeys = map[string]bool{"redis.password": true, "subscriptions.encryption_key": true, "subscriptions.previous_encryption_keys": true, "admin.token": true}
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
@@ -428,6 +442,20 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Ops.Addr); err != nil {
 		bad("ops.addr", "%q is not [host]:port", c.Ops.Addr)
+	}
+	if c.Admin.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Addr); err != nil {
+			bad("admin.addr", "%q is not [host]:port", c.Admin.Addr)
+		} else if c.Admin.Addr == c.Ops.Addr {
+			bad("admin.addr", "must differ from ops.addr (%s)", c.Ops.Addr)
+		}
+		// Never quote the token: the message is printed and logged.
+		switch n := len(c.Admin.Token); {
+		case n < MinAdminTokenLen:
+			bad("admin.token", "required when admin.addr is set, at least %d characters (got %d); generate one with `openssl rand -hex 32`", MinAdminTokenLen, n)
+		case strings.ContainsFunc(c.Admin.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			bad("admin.token", "must not contain spaces, line breaks or control characters (a trailing newline from a file?)")
+		}
 	}
 	positive("shutdown_timeout", c.ShutdownTimeout)
 	return errors.Join(errs...)

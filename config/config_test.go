@@ -180,3 +180,46 @@ func TestDocsConfigurationIsGenerated(t *testing.T) {
 		t.Fatal("docs/configuration.md differs from config.ReferenceDoc(); regenerate it with `go run ./cmd/webhookd config reference --doc > docs/configuration.md`")
 	}
 }
+
+// The admin API is off by default; turning it on without a strong token is
+// a startup error naming the key, and the token is never printed.
+func TestAdminAPIIsOffByDefaultAndNeedsAToken(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Admin.Addr != "" {
+		t.Fatalf("admin.addr defaults to %q: the admin API must be off by default", cfg.Admin.Addr)
+	}
+	cases := []struct {
+		name, addr, token, want string
+	}{
+		{"no token", "127.0.0.1:8082", "", "admin.token (WEBHOOKD_ADMIN_TOKEN): required"},
+		{"short token", "127.0.0.1:8082", "short-but-secret", "at least 32 characters (got 16)"},
+		{"trailing newline", "127.0.0.1:8082", "0123456789abcdef0123456789abcdef\n", "line breaks"},
+		{"bad addr", "8082", "0123456789abcdef0123456789abcdef", "admin.addr (WEBHOOKD_ADMIN_ADDR)"},
+		{"the ops port", ":8081", "0123456789abcdef0123456789abcdef", "must differ from ops.addr"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WEBHOOKD_ADMIN_ADDR", tc.addr)
+			t.Setenv("WEBHOOKD_ADMIN_TOKEN", tc.token)
+			_, err := Load("")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if tc.token != "" && strings.Contains(err.Error(), strings.TrimSpace(tc.token)) {
+				t.Fatalf("the error quotes the token: %v", err)
+			}
+		})
+	}
+	t.Setenv("WEBHOOKD_ADMIN_ADDR", "127.0.0.1:8082")
+	t.Setenv("WEBHOOKD_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef")
+	cfg, err = Load("")
+	if err != nil {
+		t.Fatalf("a valid admin config was rejected: %v", err)
+	}
+	if m := cfg.Masked(); m["admin.token"] != "****cdef" {
+		t.Fatalf("admin.token shown as %v, want it masked", m["admin.token"])
+	}
+}

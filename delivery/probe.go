@@ -19,6 +19,13 @@ type ProbeResult struct {
 	Err     error
 }
 
+// ProbeWith is Probe under the egress policy guard, as a ProbeFunc.
+func ProbeWith(guard egress.Policy) ProbeFunc {
+	return func(ctx context.Context, ep Endpoint, body []byte, timeout time.Duration) ProbeResult {
+		return Probe(ctx, guard, ep, body, timeout)
+	}
+}
+
 // Probe sends one request exactly as a delivery would (same headers, no
 // redirects followed) and returns the answer with an excerpt of its body:
 // partner tooling, not the delivery path.

@@ -54,19 +54,27 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // changes nothing. Every entry is validated first; on any error (the
 // *EntryError names the entry) nothing is written.
 func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult, error) {
+	return s.ApplyReporting(ctx, desired, nil)
+}
+
+// ApplyReporting is Apply that, once the transaction is committed, calls
+// changed (when not nil) for each subscription added, updated or deleted,
+// with action "added", "updated" or "deleted".
+func (s *Store) ApplyReporting(ctx context.Context, desired []Subscription, changed func(action, id string)) (ApplyResult, error) {
 	want, err := s.prepareApply(desired)
 	if err != nil {
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
+	var updated map[string]bool
+	var m mutation
 	err = s.commit(ctx, func(tx *redis.Tx) (mutation, error) {
-		res = ApplyResult{}
+		res, updated, m = ApplyResult{}, map[string]bool{}, mutation{}
 		current, err := tx.HGetAll(ctx, s.hashKey).Result()
 		if err != nil {
 			return mutation{}, err
 		}
 		now := s.now()
-		var m mutation
 		for _, w := range want {
 			raw, ok := current[w.ID]
 			if !ok {
@@ -86,6 +94,7 @@ func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult,
 				w.CreatedAt = old.CreatedAt
 			}
 			m.set = append(m.set, w)
+			updated[w.ID] = true
 			res.Updated++
 		}
 		for id := range current {
@@ -97,6 +106,18 @@ func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult,
 	})
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply subscriptions: %w", err)
+	}
+	if changed != nil {
+		for _, sub := range m.set {
+			if updated[sub.ID] {
+				changed("updated", sub.ID)
+			} else {
+				changed("added", sub.ID)
+			}
+		}
+		for _, id := range m.del {
+			changed("deleted", id)
+		}
 	}
 	return res, nil
 }

@@ -30,27 +30,13 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 func (f *filterFlags) filter(now time.Time) (delivery.DeadLetterFilter, error) {
 	out := delivery.DeadLetterFilter{SubscriptionID: f.subscription}
 	var err error
-	if out.Since, err = parseWhen(f.since, now); err != nil {
+	if out.Since, err = delivery.ParseWhen(f.since, now); err != nil {
 		return out, fmt.Errorf("--since: %w", err)
 	}
-	if out.Until, err = parseWhen(f.until, now); err != nil {
+	if out.Until, err = delivery.ParseWhen(f.until, now); err != nil {
 		return out, fmt.Errorf("--until: %w", err)
 	}
 	return out, nil
-}
-
-// parseWhen reads RFC 3339 or a duration before now; empty is zero.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration such as 2h", s)
 }
 
 func newDLQCmd(g *globals) *cobra.Command {

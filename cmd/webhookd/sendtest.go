@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +16,6 @@ import (
 	"github.com/unibo/webhookd/event"
 	"github.com/unibo/webhookd/subscriptions"
 )
-
-// scenarios are the error cases the guide asks partners to test, with the
-// answer it recommends.
-var scenarios = []string{"invalid-json", "missing-field", "wrong-api-key", "slow"}
 
 type sendTestFlags struct {
 	url, apiKey, signingSecret, eventType, prizeType, subscription, scenario string
@@ -48,26 +42,26 @@ func newSendTestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var cases []probeCase
+			var cases []delivery.ProbeCase
 			switch {
 			case f.scenario != "":
-				c, err := scenarioCase(f.scenario)
+				c, err := delivery.ScenarioCase(f.scenario)
 				if err != nil {
-					return err
+					return fmt.Errorf("--scenario: %w", err)
 				}
-				cases = []probeCase{c}
+				cases = []delivery.ProbeCase{c}
 			case f.all:
-				cases = exampleCases("", "")
+				cases = delivery.ExampleCases("", "")
 			case f.eventType != "":
 				if _, err := event.ParseType(f.eventType); err != nil {
 					return fmt.Errorf("--event: %w", err)
 				}
-				cases = exampleCases(event.Type(f.eventType), f.prizeType)
+				cases = delivery.ExampleCases(event.Type(f.eventType), f.prizeType)
 				if len(cases) == 0 {
 					return fmt.Errorf("--prize-type: the guide has no %s example with prize type %q", f.eventType, f.prizeType)
 				}
 			default:
-				return errors.New("give --event TYPE, --all or --scenario " + strings.Join(scenarios, "|"))
+				return errors.New("give --event TYPE, --all or --scenario " + strings.Join(delivery.ProbeScenarios(), "|"))
 			}
 			return runProbes(cmd.Context(), g.stdout, cfg.Delivery.Egress(), ep, cases, f.timeout)
 		},
@@ -80,7 +74,7 @@ func newSendTestCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.eventType, "event", "", "event type: "+typeList())
 	fl.StringVar(&f.prizeType, "prize-type", "", "prize type of a payout example (cash, free_spins, bonus_amount, deposit_bonus, catalog_item)")
 	fl.BoolVar(&f.all, "all", false, "send every event and prize type")
-	fl.StringVar(&f.scenario, "scenario", "", "error scenario: "+strings.Join(scenarios, ", "))
+	fl.StringVar(&f.scenario, "scenario", "", "error scenario: "+strings.Join(delivery.ProbeScenarios(), ", "))
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long to wait for each answer")
 	cmd.MarkFlagsMutuallyExclusive("url", "subscription")
 	cmd.MarkFlagsMutuallyExclusive("event", "all", "scenario")
@@ -123,82 +117,23 @@ func storedSubscription(ctx context.Context, g *globals, id string) (subscriptio
 	return sub, err
 }
 
-// probeCase is one request to send and what a well-behaved endpoint answers.
-type probeCase struct {
-	name   string
-	body   []byte
-	apiKey func(real string) string // the key to send, from the real one
-	expect func(delivery.ProbeResult) bool
-	want   string
-}
-
-func ok2xx(r delivery.ProbeResult) bool { return r.Err == nil && r.Status >= 200 && r.Status < 300 }
-
-func exampleCases(t event.Type, prize string) []probeCase {
-	var out []probeCase
-	for _, ex := range event.Examples {
-		if (t != "" && ex.Type != t) || (prize != "" && ex.PrizeType != prize) {
-			continue
-		}
-		ev, err := event.Decode([]byte(ex.Domain))
-		if err != nil {
-			continue // the examples are tested; never happens
-		}
-		out = append(out, probeCase{name: ex.Name, body: ev.Body, apiKey: same, expect: ok2xx, want: "2xx"})
-	}
-	return out
-}
-
-func same(k string) string { return k }
-
-func scenarioCase(name string) (probeCase, error) {
-	valid := exampleCases(event.PrizePayoutSucceeded, "cash")[0].body
-	status := func(code int) func(delivery.ProbeResult) bool {
-		return func(r delivery.ProbeResult) bool { return r.Err == nil && r.Status == code }
-	}
-	switch name {
-	case "invalid-json":
-		return probeCase{name: name, body: valid[:len(valid)/2], apiKey: same, expect: status(400), want: "400"}, nil
-	case "missing-field":
-		body := strings.Replace(string(valid), `"event_type":"PRIZE_PAYOUT_SUCCEEDED",`, "", 1)
-		return probeCase{name: name, body: []byte(body), apiKey: same, expect: status(400), want: "400"}, nil
-	case "wrong-api-key":
-		return probeCase{name: name, body: valid, apiKey: func(string) string { return "wrong-" + randomHex() },
-			expect: status(401), want: "401"}, nil
-	case "slow":
-		return probeCase{name: name, body: valid, apiKey: same, want: "2xx within 30s",
-			expect: func(r delivery.ProbeResult) bool { return ok2xx(r) && r.Duration < 30*time.Second }}, nil
-	}
-	return probeCase{}, fmt.Errorf("--scenario: %q is not one of %s", name, strings.Join(scenarios, ", "))
-}
-
-func randomHex() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // runProbes sends each case and prints a table; it fails when an answer is
 // not the one the guide recommends.
-func runProbes(ctx context.Context, out io.Writer, guard egress.Policy, ep delivery.Endpoint, cases []probeCase, timeout time.Duration) error {
+func runProbes(ctx context.Context, out io.Writer, guard egress.Policy, ep delivery.Endpoint, cases []delivery.ProbeCase, timeout time.Duration) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TEST\tSTATUS\tLATENCY\tEXPECTED\tRESULT\tANSWER")
 	bad := 0
-	for _, c := range cases {
-		probe := ep
-		probe.APIKey = c.apiKey(ep.APIKey)
-		probe.WebhookID = "msg_test_" + randomHex()
-		r := delivery.Probe(ctx, guard, probe, c.body, timeout)
+	for _, o := range delivery.RunProbes(ctx, delivery.ProbeWith(guard), ep, cases, timeout) {
 		verdict := "ok"
-		if !c.expect(r) {
+		if !o.OK {
 			verdict = "UNEXPECTED"
 			bad++
 		}
-		answer := strings.Join(strings.Fields(r.Excerpt), " ")
-		if r.Err != nil {
-			answer = r.Err.Error()
+		answer := strings.Join(strings.Fields(o.Excerpt), " ")
+		if o.Err != nil {
+			answer = o.Err.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", c.name, r.Status, r.Duration.Round(time.Millisecond), c.want, verdict, answer)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", o.Case, o.Status, o.Duration.Round(time.Millisecond), o.Want, verdict, answer)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -224,11 +159,7 @@ func newSubsTestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cases := exampleCases("", "")
-			for _, name := range scenarios {
-				c, _ := scenarioCase(name)
-				cases = append(cases, c)
-			}
+			cases := delivery.AllProbeCases()
 			ep := delivery.EndpointOf(&sub, "", time.Now())
 			return runProbes(cmd.Context(), g.stdout, cfg.Delivery.Egress(), ep, cases, timeout)
 		},

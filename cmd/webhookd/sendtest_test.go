@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/unibo/webhookd/delivery"
 )
 
 // guidePartner answers as the guide recommends: 401 without the right key,
@@ -46,7 +48,7 @@ func TestSendTestAllExamplesAndScenarios(t *testing.T) {
 	if hits.Load() != 9 || strings.Count(out, " ok ") != 9 || !strings.Contains(out, `{"received":true}`) {
 		t.Fatalf("--all sent %d requests:\n%s", hits.Load(), out)
 	}
-	for _, s := range scenarios {
+	for _, s := range delivery.ProbeScenarios() {
 		if out, err := runRoot(t, "send-test", "--url", srv.URL, "--api-key", "k-123", "--scenario", s); err != nil {
 			t.Errorf("scenario %s against a guide-abiding partner: %v\n%s", s, err, out)
 		}

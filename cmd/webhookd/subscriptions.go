@@ -399,8 +399,13 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			// Progress on stderr, the summary alone on stdout.
+			progress := cmd.ErrOrStderr()
+			fmt.Fprintf(progress, "%s: read %d subscriptions; applying them in one transaction\n", name, len(desired))
 			return withStore(g, func(s *subscriptions.Store) error {
-				res, err := s.Apply(cmd.Context(), desired)
+				res, err := s.ApplyReporting(cmd.Context(), desired, func(action, id string) {
+					fmt.Fprintf(progress, "  %s %s\n", action, id)
+				})
 				if err != nil {
 					return err
 				}

@@ -336,3 +336,30 @@ func TestSubsApplyRejectsBadFilesAndWritesNothing(t *testing.T) {
 		t.Errorf("apply without -f = %v, want an error about the missing flag", err)
 	}
 }
+
+// apply says what it is doing on stderr (the file's size, then each change
+// once committed) and prints only the summary on stdout.
+func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"keep", "change", "drop"} {
+		if _, err := store.Add(ctx, subscriptions.Subscription{ID: id, TenantID: "acme", URL: "https://" + id + ".example/", EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := "subscriptions:\n" +
+		"  - {id: keep, tenant_id: acme, url: 'https://keep.example/', event_types: [PLAYER_OPTED_IN]}\n" +
+		"  - {id: change, tenant_id: acme, url: 'https://changed.example/', event_types: [PLAYER_OPTED_IN]}\n" +
+		"  - {id: new, tenant_id: acme, url: 'https://new.example/', event_types: [PLAYER_OPTED_IN]}\n"
+	out, errOut, err := runSubs(t, file, "apply", "-f", "-")
+	if err != nil {
+		t.Fatalf("apply: %v (stderr %q)", err, errOut)
+	}
+	if out != "added 1, updated 1, deleted 1, unchanged 1\n" {
+		t.Errorf("stdout %q, want the summary alone", out)
+	}
+	want := "stdin: read 3 subscriptions; applying them in one transaction\n  updated change\n  added new\n  deleted drop\n"
+	if errOut != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+}

@@ -1,0 +1,154 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/unibo/webhookd/subscriptions"
+)
+
+// Every subscription leaves the API through Masked: secrets never do.
+
+type subscriptionList struct {
+	Subscriptions []subscriptions.Subscription `json:"subscriptions"`
+}
+
+func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
+	q, err := queryParams(r, "tenant")
+	if err != nil {
+		return err
+	}
+	subs, err := h.store.List(r.Context(), q.Get("tenant"))
+	if err != nil {
+		return err
+	}
+	out := subscriptionList{Subscriptions: make([]subscriptions.Subscription, len(subs))}
+	for i, s := range subs {
+		out.Subscriptions[i] = s.Masked()
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) error {
+	sub, err := h.store.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sub.Masked())
+	return nil
+}
+
+// createSubscription is the CLI's add: the body is a subscription
+// (enabled unless it says otherwise), the id is assigned when missing, and
+// the store validates it with the CLI's rules.
+func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request) error {
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	fields, err := objectFields(b)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"created_at", "updated_at"} {
+		if _, ok := fields[k]; ok {
+			return badRequest(k, "field %q is set by the server", k)
+		}
+	}
+	sub := subscriptions.Subscription{Enabled: true}
+	if err := decodeStrict(b, &sub); err != nil {
+		return err
+	}
+	created, err := h.store.Add(r.Context(), sub)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/subscriptions/"+url.PathEscape(created.ID))
+	writeJSON(w, http.StatusCreated, created.Masked())
+	return nil
+}
+
+// updateSubscription is the CLI's update: only the fields in the body
+// change. "" clears the API key and [] the campaign filter.
+func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request) error {
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	fields, err := objectFields(b)
+	if err != nil {
+		return err
+	}
+	if len(fields) == 0 {
+		return badRequest("", "nothing to update: give at least one field")
+	}
+	for _, k := range []string{"id", "created_at", "updated_at"} {
+		if _, ok := fields[k]; ok {
+			return badRequest(k, "field %q cannot be changed", k)
+		}
+	}
+	for k, v := range fields {
+		if string(v) == "null" {
+			return badRequest(k, "field %q: null is not a value; \"\" clears a string, [] a list", k)
+		}
+	}
+	// Unknown fields and wrong types are refused before touching Redis.
+	if err := decodeStrict(b, &subscriptions.Subscription{}); err != nil {
+		return err
+	}
+	// Decoding onto the stored subscription changes exactly the fields given.
+	sub, err := h.store.Update(r.Context(), r.PathValue("id"), func(s *subscriptions.Subscription) error {
+		return decodeStrict(b, s)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sub.Masked())
+	return nil
+}
+
+func (h *Handler) enableSubscription(w http.ResponseWriter, r *http.Request) error {
+	return h.setEnabled(w, r, true)
+}
+
+func (h *Handler) disableSubscription(w http.ResponseWriter, r *http.Request) error {
+	return h.setEnabled(w, r, false)
+}
+
+func (h *Handler) setEnabled(w http.ResponseWriter, r *http.Request, enabled bool) error {
+	sub, err := h.store.Update(r.Context(), r.PathValue("id"), func(s *subscriptions.Subscription) error {
+		s.Enabled = enabled
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sub.Masked())
+	return nil
+}
+
+func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request) error {
+	if err := h.store.Delete(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// objectFields reads the top-level fields of a JSON object.
+func objectFields(b []byte) (map[string]json.RawMessage, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, badRequest("", "request body: a JSON object is required")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, jsonError(err)
+	}
+	if fields == nil {
+		return nil, badRequest("", "request body: a JSON object is required")
+	}
+	return fields, nil
+}
