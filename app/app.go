@@ -35,13 +35,21 @@ type Worker struct {
 
 // New builds a worker and binds the ops port; nothing runs until Run.
 func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	sink, err := delivery.NewKafkaSink(cfg, log.Named("sink"))
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		_ = sink.Close()
+		return nil, err
+	}
 	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)
 	w := &Worker{
 		cfg:      cfg,
 		log:      log,
 		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
-		sink:     delivery.NewKafkaSink(cfg, log.Named("sink")),
+		sink:     sink,
 		closeRDB: rdb.Close,
 	}
 	m := metrics.New(
@@ -56,6 +64,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	srv, err := ops.Listen(cfg.Ops.Addr, ops.Handler(w.Readiness, m.Handler(), cfg.Ops.Pprof), log.Named("ops"))
 	if err != nil {
 		_ = rdb.Close()
+		_ = sink.Close()
 		return nil, err
 	}
 	w.ops = srv

@@ -47,7 +47,10 @@ func newSuite(t *testing.T) *suite {
 	t.Helper()
 	env := testenv.Start(t)
 	cfg := env.Config(t)
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	return &suite{t: t, env: env, cfg: cfg, store: subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)}
 }

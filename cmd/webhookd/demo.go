@@ -71,7 +71,10 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	sub, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix).Add(ctx, subscriptions.Subscription{
 		TenantID:   "tenant-demo",

@@ -141,7 +141,10 @@ func newReplayCmd(g *globals) *cobra.Command {
 }
 
 func replay(ctx context.Context, g *globals, cfg config.Config, filter delivery.DeadLetterFilter) error {
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)
 	var total, failed int

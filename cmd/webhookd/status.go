@@ -42,7 +42,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 				printLag(out, grp.name, lags)
 			}
 
-			rdb := subscriptions.NewRedisClient(cfg.Redis)
+			rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+			if err != nil {
+				return err
+			}
 			defer func() { _ = rdb.Close() }()
 			snap, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix).Load(ctx)
 			if err != nil {
