@@ -31,6 +31,12 @@ func TestMain(m *testing.M) {
 	} else {
 		fmt.Println("integration: EMBEDDED backends (kfake, miniredis): set WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR for real ones")
 	}
+	if os.Getenv("WEBHOOKD_TEST_KAFKA_SASL_BROKERS") != "" && os.Getenv("WEBHOOKD_TEST_REDIS_TLS_ADDR") != "" {
+		fmt.Printf("integration: secured listeners too: Kafka SASL %s, SASL+TLS %s, Redis TLS %s\n",
+			os.Getenv("WEBHOOKD_TEST_KAFKA_SASL_BROKERS"), os.Getenv("WEBHOOKD_TEST_KAFKA_SASL_SSL_BROKERS"), os.Getenv("WEBHOOKD_TEST_REDIS_TLS_ADDR"))
+	} else {
+		fmt.Println("integration: no secured listeners: the SASL/TLS tests skip (see internal/testenv/secure.go)")
+	}
 	os.Exit(m.Run())
 }
 
