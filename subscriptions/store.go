@@ -20,6 +20,10 @@
 //     instead of taking the empty one for the truth, until a write (say, an
 //     apply of the backup) starts a new epoch.
 //
+// In Redis Cluster mode the prefix must hold a hash tag (such as
+// "{webhookd}:"; config.Validate refuses one without), so that the keys of
+// one transaction share a hash slot.
+//
 // Every write is one optimistic transaction: WATCH the hash and the version,
 // read, then MULTI HSET/HDEL + INCR version + PUBLISH, EXEC; a concurrent
 // writer makes EXEC fail and the write is retried on fresh data. A write that
