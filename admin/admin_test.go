@@ -43,7 +43,10 @@ func newFixture(t *testing.T, dead admin.DeadLetters) *fixture {
 	t.Helper()
 	env := testenv.Start(t)
 	f := &fixture{t: t, cfg: env.Config(t), secrets: []string{testToken}}
-	rdb := subscriptions.NewRedisClient(f.cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(f.cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	opts, err := subscriptions.ConfigOptions(f.cfg)
 	if err != nil {

@@ -38,9 +38,18 @@ type Worker struct {
 
 // New builds a worker and binds the ops port; nothing runs until Run.
 func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	sink, err := delivery.NewKafkaSink(cfg, log.Named("sink"))
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		_ = sink.Close()
+		return nil, err
+	}
 	opts, err := subscriptions.ConfigOptions(cfg)
 	if err != nil {
+		_ = sink.Close()
 		_ = rdb.Close()
 		return nil, err
 	}
@@ -49,7 +58,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		cfg:      cfg,
 		log:      log,
 		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
-		sink:     delivery.NewKafkaSink(cfg, log.Named("sink")),
+		sink:     sink,
 		closeRDB: rdb.Close,
 	}
 	m := metrics.New(
@@ -74,6 +83,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 			_ = w.admin.Close()
 		}
 		_ = rdb.Close()
+		_ = sink.Close()
 		return nil, err
 	}
 	w.ops = srv

@@ -129,7 +129,10 @@ func (st *stage) client() *kafka.Client {
 // subscribe adds one enabled subscription per URL for tenant "bench" and
 // PRIZE_PAYOUT_SUCCEEDED, through webhookd's own store.
 func (st *stage) subscribe(ctx context.Context, urls ...string) error {
-	rdb := subscriptions.NewRedisClient(st.redis)
+	rdb, err := subscriptions.NewRedisClient(st.redis)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	store := subscriptions.NewStore(rdb, st.Prefix)
 	for i, u := range urls {
@@ -167,7 +170,10 @@ func (st *stage) cleanup(ctx context.Context) error {
 			}
 		}
 	}
-	rdb := subscriptions.NewRedisClient(st.redis)
+	rdb, err := subscriptions.NewRedisClient(st.redis)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	defer func() { _ = rdb.Close() }()
 	iter := rdb.Scan(ctx, 0, st.Prefix+"*", 100).Iterator()
 	var keys []string

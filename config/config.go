@@ -61,6 +61,38 @@ type Kafka struct {
 	FetchMinBytes     int           `mapstructure:"fetch_min_bytes"`
 	FetchMaxBytes     int           `mapstructure:"fetch_max_bytes"`
 	FetchMaxWait      time.Duration `mapstructure:"fetch_max_wait"`
+	SASL              SASL          `mapstructure:"sasl"`
+	TLS               TLS           `mapstructure:"tls"`
+}
+
+// SASL mechanisms webhookd speaks to Kafka.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL configures authentication to the Kafka brokers; an empty Mechanism
+// means none.
+type SASL struct {
+	Mechanism string `mapstructure:"mechanism"`
+	Username  string `mapstructure:"username"`
+	Password  string `mapstructure:"password"`
+}
+
+// TLS configures a TLS client connection (to Kafka or to Redis).
+type TLS struct {
+	Enabled bool `mapstructure:"enabled"`
+	// CAFile verifies the server; empty means the system's roots.
+	CAFile string `mapstructure:"ca_file"`
+	// CertFile and KeyFile are a client certificate, for servers that
+	// require one (mutual TLS).
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// ServerName overrides the name verified in the server's certificate;
+	// empty means the host of the address dialled.
+	ServerName         string `mapstructure:"server_name"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
 }
 
 // Consumer configures how each partition's messages are processed.
@@ -76,11 +108,57 @@ type Consumer struct {
 // Redis configures the connection to the subscription table.
 type Redis struct {
 	Addr        string        `mapstructure:"addr"`
+	Addrs       []string      `mapstructure:"addrs"`
+	MasterName  string        `mapstructure:"master_name"`
+	Cluster     bool          `mapstructure:"cluster"`
 	Username    string        `mapstructure:"username"`
 	Password    string        `mapstructure:"password"`
 	DB          int           `mapstructure:"db"`
 	KeyPrefix   string        `mapstructure:"key_prefix"`
 	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	TLS         TLS           `mapstructure:"tls"`
+}
+
+// Redis deployment modes, see Redis.Mode.
+const (
+	RedisStandalone = "standalone"
+	RedisSentinel   = "sentinel"
+	RedisCluster    = "cluster"
+)
+
+// Addresses are the addresses to dial: redis.addrs when set, else
+// redis.addr.
+func (r Redis) Addresses() []string {
+	if len(r.Addrs) > 0 {
+		return r.Addrs
+	}
+	return []string{r.Addr}
+}
+
+// Mode is how the addresses are used, the rule of go-redis's universal
+// client: with a master name they are Sentinels; otherwise several
+// addresses, or cluster: true, are Cluster seed nodes; otherwise one server.
+func (r Redis) Mode() string {
+	switch {
+	case r.MasterName != "":
+		return RedisSentinel
+	case r.Cluster || len(r.Addresses()) > 1:
+		return RedisCluster
+	default:
+		return RedisStandalone
+	}
+}
+
+// HasHashTag reports whether every key starting with prefix hashes to the
+// same Redis Cluster slot: the prefix holds a non-empty {hash tag}, and its
+// first '{' is the key's first.
+func HasHashTag(prefix string) bool {
+	open := strings.IndexByte(prefix, '{')
+	if open < 0 {
+		return false
+	}
+	end := strings.IndexByte(prefix[open+1:], '}')
+	return end > 0
 }
 
 // Subscriptions configures the in-memory copy of the subscription table.
@@ -181,18 +259,36 @@ var Options = []Option{
 	{"kafka.fetch_min_bytes", 1, "fetch waits for this many bytes (or fetch_max_wait); 1 keeps latency lowest"},
 	{"kafka.fetch_max_bytes", 10 << 20, "largest fetch response per partition; bounds memory per partition"},
 	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes"},
+	{"kafka.sasl.mechanism", "", "SASL authentication to the brokers: empty (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; PLAIN sends the password as is, so use it only with kafka.tls"},
+	{"kafka.sasl.username", "", "SASL user (required with a mechanism)"},
+	{"kafka.sasl.password", "", "SASL password (secret; required with a mechanism)"},
+	{"kafka.tls.enabled", false, "connect to the brokers over TLS (every connection: consumer groups, writers, admin requests)"},
+	{"kafka.tls.ca_file", "", "PEM file of the CA(s) that sign the brokers' certificates; empty trusts the system's roots"},
+	{"kafka.tls.cert_file", "", "PEM client certificate, for brokers that require mutual TLS (needs kafka.tls.key_file)"},
+	{"kafka.tls.key_file", "", "PEM private key of kafka.tls.cert_file"},
+	{"kafka.tls.server_name", "", "name expected in the brokers' certificates; empty means the host dialled"},
+	{"kafka.tls.insecure_skip_verify", false, "do not verify the brokers' certificates (tests only: anyone in the path can read the traffic)"},
 	{"consumer.invalid_topic", "webhookd.invalid", "topic that receives messages that are not valid domain events: the raw bytes, the reason in headers"},
 	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash"},
 	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count"},
 	{"consumer.key_concurrency", 64, "lanes per partition: messages of different keys delivered at once (keys hash to lanes; same-key messages are always sequential); more lanes, less head-of-line waiting behind a slow key, one idle goroutine each"},
 	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic"},
 	{"consumer.max_message_bytes", 256 << 10, "larger messages are not decoded: they go to the invalid topic (the guide's payloads are under 1 KiB); bounds what one hostile message costs and what a partner receives"},
-	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table"},
+	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table (a single server; see redis.addrs for Sentinel and Cluster)"},
+	{"redis.addrs", []string{}, "several addresses, used instead of redis.addr: the Sentinels when redis.master_name is set, otherwise Redis Cluster seed nodes"},
+	{"redis.master_name", "", "Sentinel mode: the name of the master the Sentinels at redis.addrs (or redis.addr) watch"},
+	{"redis.cluster", false, "Cluster mode with a single address (a cluster's configuration endpoint); several redis.addrs without master_name are a cluster anyway. Cluster mode needs a {hash tag} in redis.key_prefix and db 0"},
 	{"redis.username", "", "Redis ACL user"},
 	{"redis.password", "", "Redis password (secret)"},
-	{"redis.db", 0, "Redis database number"},
-	{"redis.key_prefix", "webhookd:", "prefix of every Redis key and channel webhookd uses"},
+	{"redis.db", 0, "Redis database number (must be 0 in Cluster mode)"},
+	{"redis.key_prefix", "webhookd:", "prefix of every Redis key and channel webhookd uses; in Cluster mode it must hold a hash tag such as {webhookd}: so a write's keys share a slot"},
 	{"redis.dial_timeout", 5 * time.Second, "Redis dial timeout"},
+	{"redis.tls.enabled", false, "connect to Redis over TLS"},
+	{"redis.tls.ca_file", "", "PEM file of the CA(s) that sign Redis's certificate; empty trusts the system's roots"},
+	{"redis.tls.cert_file", "", "PEM client certificate, for a Redis that requires one (needs redis.tls.key_file)"},
+	{"redis.tls.key_file", "", "PEM private key of redis.tls.cert_file"},
+	{"redis.tls.server_name", "", "name expected in Redis's certificate; empty means the host dialled"},
+	{"redis.tls.insecure_skip_verify", false, "do not verify Redis's certificate (tests only)"},
 	{"subscriptions.poll_interval", time.Second, "how often the table's version key is checked, besides pub/sub; bounds how stale a pod can be"},
 	{"subscriptions.refresh_interval", 30 * time.Second, "unconditional full reload of the table"},
 	{"subscriptions.encryption_key", "", "base64 of 32 random bytes (head -c 32 /dev/urandom | base64): API keys and signing secrets are sealed with AES-256-GCM in Redis; empty stores them in clear (a warning at startup) (secret)"},
@@ -223,7 +319,7 @@ var Options = []Option{
 }
 
 // secretKeys are masked when the config is logged or printed.
-var secretKeys = map[string]bool{"redis.password": true, "subscriptions.encryption_key": true, "subscriptions.previous_encryption_keys": true, "admin.token": true}
+var secretKeys = map[string]bool{"redis.password": true, "kafka.sasl.password": true, "subscriptions.encryption_key": true, "subscriptions.previous_encryption_keys": true, "admin.token": true}
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
@@ -358,6 +454,7 @@ func (c Config) Validate() error {
 	if c.Kafka.FetchMaxBytes < c.Kafka.FetchMinBytes {
 		bad("kafka.fetch_max_bytes", "must be at least kafka.fetch_min_bytes, got %d", c.Kafka.FetchMaxBytes)
 	}
+	c.validateKafkaSecurity(bad)
 	if c.Consumer.MaxInFlight < 1 {
 		bad("consumer.max_in_flight", "must be at least 1, got %d", c.Consumer.MaxInFlight)
 	}
@@ -392,14 +489,7 @@ func (c Config) Validate() error {
 			bad("delivery.retry.on", "%q is not transport, timeout, circuit, 4xx, 5xx or an HTTP status", on)
 		}
 	}
-	if strings.TrimSpace(c.Redis.Addr) == "" {
-		bad("redis.addr", "must not be empty")
-	} else if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
-		bad("redis.addr", "%q is not host:port", c.Redis.Addr)
-	}
-	if c.Redis.DB < 0 {
-		bad("redis.db", "must not be negative, got %d", c.Redis.DB)
-	}
+	c.validateRedis(bad)
 	positive("redis.dial_timeout", c.Redis.DialTimeout)
 	positive("subscriptions.poll_interval", c.Subscriptions.PollInterval)
 	positive("subscriptions.refresh_interval", c.Subscriptions.RefreshInterval)
@@ -471,6 +561,78 @@ func checkAESKey(b64 string) error {
 		return fmt.Errorf("must decode to 32 bytes, got %d", len(raw))
 	}
 	return nil
+}
+
+func (c Config) validateKafkaSecurity(bad func(key, format string, args ...any)) {
+	s := c.Kafka.SASL
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" {
+			bad("kafka.sasl.mechanism", "is empty but kafka.sasl.username or kafka.sasl.password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if s.Username == "" {
+			bad("kafka.sasl.username", "is required with kafka.sasl.mechanism %s", s.Mechanism)
+		}
+		if s.Password == "" {
+			bad("kafka.sasl.password", "is required with kafka.sasl.mechanism %s", s.Mechanism)
+		}
+	default:
+		bad("kafka.sasl.mechanism", "must be empty, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", s.Mechanism)
+	}
+	validateTLS("kafka.tls", c.Kafka.TLS, bad)
+}
+
+func (c Config) validateRedis(bad func(key, format string, args ...any)) {
+	r := c.Redis
+	if len(r.Addrs) == 0 {
+		if strings.TrimSpace(r.Addr) == "" {
+			bad("redis.addr", "must not be empty")
+		} else if _, _, err := net.SplitHostPort(r.Addr); err != nil {
+			bad("redis.addr", "%q is not host:port", r.Addr)
+		}
+	}
+	for _, a := range r.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad("redis.addrs", "%q is not host:port", a)
+		}
+	}
+	if r.DB < 0 {
+		bad("redis.db", "must not be negative, got %d", r.DB)
+	}
+	if r.MasterName != "" && r.Cluster {
+		bad("redis.cluster", "cannot be combined with redis.master_name (Sentinel)")
+	}
+	if r.Mode() == RedisCluster {
+		if r.DB != 0 {
+			bad("redis.db", "must be 0 in Cluster mode (several redis.addrs or redis.cluster), got %d", r.DB)
+		}
+		if !HasHashTag(r.KeyPrefix) {
+			bad("redis.key_prefix", "%q has no hash tag: in Cluster mode (several redis.addrs or redis.cluster) the prefix must hold one, such as {webhookd}:, so that the keys of one write share a slot", r.KeyPrefix)
+		}
+	}
+	validateTLS("redis.tls", r.TLS, bad)
+}
+
+// validateTLS checks a TLS block by building it: unreadable or malformed
+// files are reported at startup, naming the key.
+func validateTLS(prefix string, t TLS, bad func(key, format string, args ...any)) {
+	if !t.Enabled {
+		for _, f := range []struct{ key, value string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"server_name", t.ServerName}} {
+			if f.value != "" {
+				bad(prefix+".enabled", "is false but %s.%s is set: enable TLS or remove it", prefix, f.key)
+			}
+		}
+		return
+	}
+	if _, err := t.Config(prefix); err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			bad(ke.Key, "%v", ke.Err)
+			return
+		}
+		bad(prefix, "%v", err)
+	}
 }
 
 func validRetryOn(s string) bool {

@@ -223,3 +223,131 @@ func TestAdminAPIIsOffByDefaultAndNeedsAToken(t *testing.T) {
 		t.Fatalf("admin.token shown as %v, want it masked", m["admin.token"])
 	}
 }
+
+// writeIn writes a file into dir and returns its path.
+func writeIn(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Production connectivity: every inconsistent combination is refused at
+// startup by a message naming the key (and its variable) to fix.
+func TestSecurityConfigCombinationsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := writeIn(t, dir, "not.pem", "this is not a certificate\n")
+	missing := filepath.Join(dir, "missing.pem")
+	cases := []struct {
+		name string
+		env  map[string]string
+		key  string // the key the error must name
+		want string // and a phrase of its reason
+	}{
+		{"unknown mechanism", map[string]string{"WEBHOOKD_KAFKA_SASL_MECHANISM": "GSSAPI", "WEBHOOKD_KAFKA_SASL_USERNAME": "u", "WEBHOOKD_KAFKA_SASL_PASSWORD": "p"},
+			"kafka.sasl.mechanism (WEBHOOKD_KAFKA_SASL_MECHANISM)", "SCRAM-SHA-512"},
+		{"mechanism without username", map[string]string{"WEBHOOKD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "WEBHOOKD_KAFKA_SASL_PASSWORD": "p"},
+			"kafka.sasl.username (WEBHOOKD_KAFKA_SASL_USERNAME)", "required"},
+		{"mechanism without password", map[string]string{"WEBHOOKD_KAFKA_SASL_MECHANISM": "PLAIN", "WEBHOOKD_KAFKA_SASL_USERNAME": "u"},
+			"kafka.sasl.password (WEBHOOKD_KAFKA_SASL_PASSWORD)", "required"},
+		{"credentials without mechanism", map[string]string{"WEBHOOKD_KAFKA_SASL_USERNAME": "u", "WEBHOOKD_KAFKA_SASL_PASSWORD": "p"},
+			"kafka.sasl.mechanism", "is empty"},
+		{"unreadable CA file", map[string]string{"WEBHOOKD_KAFKA_TLS_ENABLED": "true", "WEBHOOKD_KAFKA_TLS_CA_FILE": missing},
+			"kafka.tls.ca_file (WEBHOOKD_KAFKA_TLS_CA_FILE)", "no such file"},
+		{"CA file without a certificate", map[string]string{"WEBHOOKD_REDIS_TLS_ENABLED": "true", "WEBHOOKD_REDIS_TLS_CA_FILE": notPEM},
+			"redis.tls.ca_file (WEBHOOKD_REDIS_TLS_CA_FILE)", "no PEM certificate"},
+		{"cert without key", map[string]string{"WEBHOOKD_REDIS_TLS_ENABLED": "true", "WEBHOOKD_REDIS_TLS_CERT_FILE": notPEM},
+			"redis.tls.key_file (WEBHOOKD_REDIS_TLS_KEY_FILE)", "required with redis.tls.cert_file"},
+		{"key without cert", map[string]string{"WEBHOOKD_KAFKA_TLS_ENABLED": "true", "WEBHOOKD_KAFKA_TLS_KEY_FILE": notPEM},
+			"kafka.tls.cert_file (WEBHOOKD_KAFKA_TLS_CERT_FILE)", "required with kafka.tls.key_file"},
+		{"unreadable client key pair", map[string]string{"WEBHOOKD_KAFKA_TLS_ENABLED": "true", "WEBHOOKD_KAFKA_TLS_CERT_FILE": notPEM, "WEBHOOKD_KAFKA_TLS_KEY_FILE": notPEM},
+			"kafka.tls.cert_file", "client certificate"},
+		{"TLS files with TLS off", map[string]string{"WEBHOOKD_REDIS_TLS_CA_FILE": notPEM},
+			"redis.tls.enabled (WEBHOOKD_REDIS_TLS_ENABLED)", "redis.tls.ca_file is set"},
+		{"cluster without hash tag", map[string]string{"WEBHOOKD_REDIS_ADDRS": "r1:6379,r2:6379"},
+			"redis.key_prefix (WEBHOOKD_REDIS_KEY_PREFIX)", "hash tag"},
+		{"cluster flag without hash tag", map[string]string{"WEBHOOKD_REDIS_CLUSTER": "true", "WEBHOOKD_REDIS_KEY_PREFIX": "webhookd{}:"},
+			"redis.key_prefix", "hash tag"},
+		{"cluster with a db", map[string]string{"WEBHOOKD_REDIS_ADDRS": "r1:6379,r2:6379", "WEBHOOKD_REDIS_KEY_PREFIX": "{webhookd}:", "WEBHOOKD_REDIS_DB": "2"},
+			"redis.db (WEBHOOKD_REDIS_DB)", "Cluster"},
+		{"cluster and sentinel", map[string]string{"WEBHOOKD_REDIS_CLUSTER": "true", "WEBHOOKD_REDIS_MASTER_NAME": "mymaster", "WEBHOOKD_REDIS_KEY_PREFIX": "{w}:"},
+			"redis.cluster (WEBHOOKD_REDIS_CLUSTER)", "master_name"},
+		{"bad address in addrs", map[string]string{"WEBHOOKD_REDIS_ADDRS": "s1:26379,nope", "WEBHOOKD_REDIS_MASTER_NAME": "mymaster"},
+			"redis.addrs (WEBHOOKD_REDIS_ADDRS)", `"nope" is not host:port`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load("")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error does not name %s with %q: %v", tc.key, tc.want, err)
+			}
+		})
+	}
+}
+
+func TestSecurityConfigAccepted(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		mode string
+	}{
+		{"defaults: one server", nil, RedisStandalone},
+		{"SCRAM-SHA-512", map[string]string{"WEBHOOKD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "WEBHOOKD_KAFKA_SASL_USERNAME": "u", "WEBHOOKD_KAFKA_SASL_PASSWORD": "p"}, RedisStandalone},
+		{"TLS with system roots", map[string]string{"WEBHOOKD_KAFKA_TLS_ENABLED": "true", "WEBHOOKD_REDIS_TLS_ENABLED": "true", "WEBHOOKD_REDIS_TLS_SERVER_NAME": "redis.internal"}, RedisStandalone},
+		{"sentinel", map[string]string{"WEBHOOKD_REDIS_ADDRS": "s1:26379,s2:26379,s3:26379", "WEBHOOKD_REDIS_MASTER_NAME": "mymaster", "WEBHOOKD_REDIS_DB": "1"}, RedisSentinel},
+		{"sentinel on redis.addr", map[string]string{"WEBHOOKD_REDIS_ADDR": "sentinel:26379", "WEBHOOKD_REDIS_MASTER_NAME": "mymaster"}, RedisSentinel},
+		{"cluster by addresses", map[string]string{"WEBHOOKD_REDIS_ADDRS": "r1:6379,r2:6379", "WEBHOOKD_REDIS_KEY_PREFIX": "{webhookd}:"}, RedisCluster},
+		{"cluster by flag", map[string]string{"WEBHOOKD_REDIS_CLUSTER": "true", "WEBHOOKD_REDIS_KEY_PREFIX": "prod:{webhookd}:"}, RedisCluster},
+		{"one address in addrs", map[string]string{"WEBHOOKD_REDIS_ADDRS": "r1:6379"}, RedisStandalone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Redis.Mode(); got != tc.mode {
+				t.Fatalf("mode %s, want %s", got, tc.mode)
+			}
+		})
+	}
+}
+
+func TestHasHashTag(t *testing.T) {
+	for prefix, want := range map[string]bool{
+		"{webhookd}:": true, "prod:{webhookd}:": true, "{a}{b}": true,
+		"webhookd:": false, "{}webhookd:": false, "webhookd{": false, "}{x": false, "{}{x}": false,
+	} {
+		if got := HasHashTag(prefix); got != want {
+			t.Errorf("HasHashTag(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+}
+
+func TestKafkaSASLPasswordIsMasked(t *testing.T) {
+	t.Setenv("WEBHOOKD_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+	t.Setenv("WEBHOOKD_KAFKA_SASL_USERNAME", "webhookd")
+	t.Setenv("WEBHOOKD_KAFKA_SASL_PASSWORD", "kafka-very-secret-pw")
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Masked()
+	if got := m["kafka.sasl.password"]; got != "****t-pw" {
+		t.Fatalf("kafka.sasl.password shown as %v, want it masked", got)
+	}
+	if m["kafka.sasl.username"] != "webhookd" || m["kafka.sasl.mechanism"] != "SCRAM-SHA-256" {
+		t.Fatalf("SASL settings missing from the masked config: %v", m)
+	}
+}

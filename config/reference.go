@@ -59,6 +59,9 @@ func formatDefault(v any) string {
 		}
 		return "`" + d + "`"
 	case []string:
+		if len(d) == 0 {
+			return "(empty)"
+		}
 		return "`" + strings.Join(d, ",") + "`"
 	case time.Duration:
 		return "`" + d.String() + "`"

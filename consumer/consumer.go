@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/kafkaconn"
 )
 
 // Handler processes one message and returns when its work is over (for a
@@ -51,6 +52,9 @@ type Consumer struct {
 	rec             Recorder
 	log             *zap.Logger
 
+	// dialer is built by Run from the configuration (kafkaconn), before
+	// any partition reader needs it.
+	dialer *kafka.Dialer
 	// total bounds the messages in flight across every partition.
 	total    chan struct{}
 	laneSeed maphash.Seed
@@ -92,10 +96,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.kafka.StartOffset == "latest" {
 		start = kafka.LastOffset
 	}
+	dialer, err := kafkaconn.Dialer(c.kafka)
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", c.kafka.GroupID, err)
+	}
+	c.dialer = dialer
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    c.kafka.GroupID,
 		Brokers:               c.kafka.Brokers,
-		Dialer:                c.dialer(),
+		Dialer:                dialer,
 		Topics:                c.kafka.Topics,
 		HeartbeatInterval:     c.kafka.HeartbeatInterval,
 		SessionTimeout:        c.kafka.SessionTimeout,
@@ -117,6 +126,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 				break
 			}
 			c.joined.Store(false)
+			if kafkaconn.IsAuthError(err) {
+				// Rejoining would be refused the same way: stop the worker
+				// with the reason rather than retry for ever.
+				_ = group.Close()
+				return fmt.Errorf("consumer group %s: check kafka.sasl and kafka.tls: %w", c.kafka.GroupID, err)
+			}
 			c.log.Warn("consumer group generation failed; rejoining", zap.String("group_id", c.kafka.GroupID), zap.Error(err))
 			continue
 		}
@@ -132,10 +147,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.log.Info("consumer stopped")
 	return nil
-}
-
-func (c *Consumer) dialer() *kafka.Dialer {
-	return &kafka.Dialer{ClientID: c.kafka.ClientID, Timeout: c.kafka.DialTimeout, DualStack: true}
 }
 
 func (c *Consumer) startGeneration(gen *kafka.Generation) {

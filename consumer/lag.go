@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/kafkaconn"
 )
 
 // PartitionLag is one partition's position for a consumer group.
@@ -22,7 +23,10 @@ type PartitionLag struct {
 // GroupLag reads, for group over topics, each partition's high watermark
 // and committed offset, as `webhookd status` shows them.
 func GroupLag(ctx context.Context, cfg config.Kafka, group string, topics []string) ([]PartitionLag, error) {
-	transport := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: cfg.DialTimeout}
+	transport, err := kafkaconn.Transport(cfg)
+	if err != nil {
+		return nil, err
+	}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
 

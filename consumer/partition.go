@@ -31,7 +31,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		Brokers:         cfg.Brokers,
 		Topic:           p.topic,
 		Partition:       p.partition,
-		Dialer:          p.c.dialer(),
+		Dialer:          p.c.dialer,
 		MinBytes:        cfg.FetchMinBytes,
 		MaxBytes:        cfg.FetchMaxBytes,
 		MaxWait:         cfg.FetchMaxWait,

@@ -10,10 +10,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/kafkaconn"
 )
 
 // AwaitTopics runs EnsureTopics for topics until it succeeds, backing off
-// while Kafka is unreachable; it fails only when ctx ends.
+// while Kafka is unreachable. It fails when ctx ends, and at once when the
+// brokers refuse webhookd's credentials or certificate (or webhookd refuses
+// theirs): retrying would not fix the configuration.
 func AwaitTopics(ctx context.Context, cfg config.Kafka, topics []string, log *zap.Logger) error {
 	cfg.Topics = topics
 	backoff := 500 * time.Millisecond
@@ -24,6 +27,9 @@ func AwaitTopics(ctx context.Context, cfg config.Kafka, topics []string, log *za
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("ensure topics: %w", ctx.Err())
+		}
+		if kafkaconn.IsAuthError(err) {
+			return fmt.Errorf("ensure topics: check kafka.sasl and kafka.tls: %w", err)
 		}
 		log.Warn("cannot ensure topics yet; retrying", zap.Error(err), zap.Duration("backoff", backoff))
 		select {
@@ -41,7 +47,10 @@ func AwaitTopics(ctx context.Context, cfg config.Kafka, topics []string, log *za
 func EnsureTopics(ctx context.Context, cfg config.Kafka, log *zap.Logger) error {
 	// A transport of its own: kafka-go's shared default transport answers
 	// metadata requests from a cache that may predate a topic's creation.
-	transport := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: cfg.DialTimeout}
+	transport, err := kafkaconn.Transport(cfg)
+	if err != nil {
+		return err
+	}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: cfg.Topics})

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/kafkaconn"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
@@ -39,7 +40,10 @@ func (f DeadLetterFilter) Match(r Record) bool {
 // by partition in offset order. Unreadable records are counted and skipped.
 func ReadDeadLetters(ctx context.Context, cfg config.Config, filter DeadLetterFilter, fn func(Record) error) (skipped int, err error) {
 	topic := cfg.Delivery.DLQ.Topic
-	transport := &kafka.Transport{ClientID: cfg.Kafka.ClientID, DialTimeout: cfg.Kafka.DialTimeout}
+	transport, err := kafkaconn.Transport(cfg.Kafka)
+	if err != nil {
+		return 0, err
+	}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: cfg.Kafka.DialTimeout, Transport: transport}
 
@@ -84,11 +88,15 @@ func ReadDeadLetters(ctx context.Context, cfg config.Config, filter DeadLetterFi
 
 func readPartition(ctx context.Context, cfg config.Config, topic string, partition int, first, end int64,
 	filter DeadLetterFilter, fn func(Record) error) (skipped int, err error) {
+	dialer, err := kafkaconn.Dialer(cfg.Kafka)
+	if err != nil {
+		return 0, err
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   cfg.Kafka.Brokers,
 		Topic:     topic,
 		Partition: partition,
-		Dialer:    &kafka.Dialer{ClientID: cfg.Kafka.ClientID, Timeout: cfg.Kafka.DialTimeout},
+		Dialer:    dialer,
 		MaxWait:   500 * time.Millisecond,
 	})
 	defer func() { _ = r.Close() }()

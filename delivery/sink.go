@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/kafkaconn"
 )
 
 // KafkaSink writes what leaves a source partition without being delivered:
@@ -27,7 +28,11 @@ type KafkaSink struct {
 }
 
 // NewKafkaSink builds the sink on the configured brokers and topics.
-func NewKafkaSink(cfg config.Config, log *zap.Logger) *KafkaSink {
+func NewKafkaSink(cfg config.Config, log *zap.Logger) (*KafkaSink, error) {
+	transport, err := kafkaconn.Transport(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
 	return &KafkaSink{
 		w: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Kafka.Brokers...),
@@ -35,13 +40,13 @@ func NewKafkaSink(cfg config.Config, log *zap.Logger) *KafkaSink {
 			RequiredAcks: kafka.RequireAll,
 			BatchTimeout: 5 * time.Millisecond,
 			MaxAttempts:  3,
-			Transport:    &kafka.Transport{ClientID: cfg.Kafka.ClientID, DialTimeout: cfg.Kafka.DialTimeout},
+			Transport:    transport,
 		},
 		retryTopic:   cfg.Delivery.Retry.Topic,
 		dlqTopic:     cfg.Delivery.DLQ.Topic,
 		invalidTopic: cfg.Consumer.InvalidTopic,
 		log:          log,
-	}
+	}, nil
 }
 
 // Close flushes and closes the writer.

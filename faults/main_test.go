@@ -80,7 +80,10 @@ func newWorld(t *testing.T, receivers int) *world {
 	cfg := env.Config(t)
 	cfg.Log.Level = "info" // debug logs every delivery
 	cfg.Kafka.Partitions = 6
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	w := &world{t: t, env: env, cfg: cfg, store: subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix), bin: testenv.Binary(t)}
 	w.tally = newTally(t, receivers)

@@ -33,15 +33,21 @@ func TestMain(m *testing.M) {
 	} else {
 		fmt.Println("integration: EMBEDDED backends (kfake, miniredis): set WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR for real ones")
 	}
+	if os.Getenv("WEBHOOKD_TEST_KAFKA_SASL_BROKERS") != "" && os.Getenv("WEBHOOKD_TEST_REDIS_TLS_ADDR") != "" {
+		fmt.Printf("integration: secured listeners too: Kafka SASL %s, SASL+TLS %s, Redis TLS %s\n",
+			os.Getenv("WEBHOOKD_TEST_KAFKA_SASL_BROKERS"), os.Getenv("WEBHOOKD_TEST_KAFKA_SASL_SSL_BROKERS"), os.Getenv("WEBHOOKD_TEST_REDIS_TLS_ADDR"))
+	} else {
+		fmt.Println("integration: no secured listeners: the SASL/TLS tests skip (see internal/testenv/secure.go)")
+	}
 	os.Exit(m.Run())
 }
 
 // suite is one test's world: services, a config of its own, the store.
 type suite struct {
-	t       *testing.T
-	env     testenv.Env
-	cfg     config.Config
-	store   *subscriptions.Store
+	t     *testing.T
+	env   testenv.Env
+	cfg   config.Config
+	store *subscriptions.Store
 	// secrets are every secret the test used (API keys, signing secrets,
 	// the encryption key); none may appear in any log line.
 	secrets []string
@@ -56,7 +62,10 @@ func newSuite(t *testing.T) *suite {
 	key := make([]byte, subscriptions.EncryptionKeyBytes)
 	_, _ = rand.Read(key)
 	cfg.Subscriptions.EncryptionKey = base64.StdEncoding.EncodeToString(key)
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	opts, err := subscriptions.ConfigOptions(cfg)
 	if err != nil {

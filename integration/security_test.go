@@ -26,7 +26,10 @@ func TestEgressGuardBlocksNamesResolvingToLoopback(t *testing.T) {
 	s.cfg.Delivery.AllowedCIDRs = nil // production default
 	rc := testenv.NewReceiver(t)
 	// Written without the deployment's policy, as an older version would have.
-	rdb := subscriptions.NewRedisClient(s.cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(s.cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	unguarded := subscriptions.NewStore(rdb, s.cfg.Redis.KeyPrefix)
 	opts, _ := subscriptions.ConfigOptions(s.cfg)

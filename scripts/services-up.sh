@@ -7,13 +7,27 @@
 #   .services/kafka/data/        KRaft log dir (formatted once; `services-down.sh --purge` removes it)
 #   .services/kafka/kafka.pid    java pid;  .services/kafka/logs/{server.log,kafka.out}
 #   .services/redis/             redis.pid, redis.log
+#   .services/tls/               a self-signed CA (ca.crt), the server certificate both services use
+#                                (127.0.0.1 and localhost) and a client certificate for mutual TLS;
+#                                generated with openssl once, kept by --purge
+#
+# Besides the plaintext ports the tests use by default, the same processes offer what production
+# connectivity needs (webhookd's integration tests use them when WEBHOOKD_TEST_*_SASL/TLS_* are set):
+#   Kafka SASL_PLAINTEXT on KAFKA_SASL_PORT (KAFKA_PORT+2) and SASL_SSL on KAFKA_SASL_SSL_PORT
+#   (KAFKA_PORT+3), SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN for user KAFKA_SASL_USER / KAFKA_SASL_PASSWORD;
+#   Redis TLS on REDIS_TLS_PORT (REDIS_PORT+1; client certificates optional, verified when presented)
+#   and an ACL user REDIS_ACL_USER / REDIS_ACL_PASSWORD (the default user stays open on both ports).
+# A broker or Redis already running from before these existed is left alone, with a warning saying
+# how to restart it.
 #
 # `services-up.sh kafka` or `services-up.sh redis` starts (and waits for) only the service named, so
 # a fault test can bring back the one it stopped with `services-down.sh NAME`; no argument means both.
 #
 # Env: KAFKA_VERSION (default 4.1.1), LOG4J_VERSION (default per Kafka version), KAFKA_PORT (9092),
 #      KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), REDIS_PORT (6379), KAFKA_HEAP_OPTS (-Xms512m -Xmx1g),
-#      SERVICES_WAIT_SECONDS (90), MVN_ARGS (extra mvn args, e.g. -Dmaven.repo.local=...).
+#      SERVICES_WAIT_SECONDS (90), MVN_ARGS (extra mvn args, e.g. -Dmaven.repo.local=...),
+#      KAFKA_SASL_PORT, KAFKA_SASL_SSL_PORT, KAFKA_SASL_USER (webhookd), KAFKA_SASL_PASSWORD,
+#      REDIS_TLS_PORT, REDIS_ACL_USER (webhookd), REDIS_ACL_PASSWORD: test-only credentials.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +42,13 @@ LOG4J_VERSION="${LOG4J_VERSION:-$default_log4j}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 3))}"
+KAFKA_SASL_USER="${KAFKA_SASL_USER:-webhookd}"
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-webhookd-kafka-test-secret}"
+REDIS_TLS_PORT="${REDIS_TLS_PORT:-$((REDIS_PORT + 1))}"
+REDIS_ACL_USER="${REDIS_ACL_USER:-webhookd}"
+REDIS_ACL_PASSWORD="${REDIS_ACL_PASSWORD:-webhookd-redis-test-secret}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-90}"
 
@@ -38,6 +59,9 @@ KLOGS="$KDIR/logs"
 KPID="$KDIR/kafka.pid"
 KPROPS="$KDIR/server.properties"
 RDIR="$STATE/redis"
+TLS="$STATE/tls"
+# SCRAM users are in Kafka's metadata log: this marker in the data dir says they were added.
+SCRAM_MARK="$DATA/.webhookd-scram-user"
 RPID="$RDIR/redis.pid"
 # The port each service was started on sits next to its pid file: one .services/ runs one of each.
 KPORTF="$KDIR/kafka.port"
@@ -100,7 +124,40 @@ redis_answers() {
   [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]
 }
 
+tcp_answers() {
+  # shellcheck disable=SC2016  # $0 is expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
+}
+
 mkdir -p "$KDIR" "$KLOGS" "$RDIR"
+
+# ---------------------------------------------------------------- TLS material (both services)
+# A CA, a server certificate for 127.0.0.1/localhost and a client certificate, valid 10 years.
+tls_material() {
+  [ -s "$TLS/ca.crt" ] && [ -s "$TLS/server.crt" ] && [ -s "$TLS/server-keystore.pem" ] && [ -s "$TLS/client.crt" ] && return 0
+  command -v openssl >/dev/null || { log "installing openssl (apt)"; apt_install openssl; }
+  log "generating a self-signed CA and certificates in $TLS"
+  rm -rf "$TLS.tmp"; mkdir -p "$TLS.tmp"
+  (
+    cd "$TLS.tmp"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=webhookd test CA" \
+      -keyout ca.key -out ca.crt
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.crt
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=webhookd" -keyout client.key -out client.csr
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.crt
+    # Kafka's PEM key store: an unencrypted PKCS#8 key followed by the certificate.
+    { openssl pkcs8 -topk8 -nocrypt -in server.key; cat server.crt; } >server-keystore.pem
+    rm -f ./*.csr ./*.ext ./*.srl
+    chmod 600 ./*.key server-keystore.pem
+  ) >"$STATE/openssl.out" 2>&1 || { cat "$STATE/openssl.out" >&2; die "openssl could not generate the test certificates"; }
+  rm -rf "$TLS"; mv "$TLS.tmp" "$TLS"
+}
+tls_material
 
 # ---------------------------------------------------------------- tools
 # redis-cli is also the check that Redis answers.
@@ -122,6 +179,8 @@ else
   log "starting redis-server on 127.0.0.1:$REDIS_PORT"
   echo "$REDIS_PORT" >"$RPORTF"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TLS/server.crt" --tls-key-file "$TLS/server.key" \
+    --tls-ca-cert-file "$TLS/ca.crt" --tls-auth-clients optional \
     --save "" --appendonly no --dir "$RDIR" \
     --pidfile "$RPID" --logfile "$RDIR/redis.log"
 fi
@@ -146,7 +205,9 @@ fi
 # ---------------------------------------------------------------- kafka config + storage
 if [ "$want_kafka" -eq 1 ]; then
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-      -e "s|@DATA_DIR@|$DATA|g" "$ROOT/scripts/kafka/server.properties.tmpl" >"$KPROPS"
+      -e "s|@SASL_PORT@|$KAFKA_SASL_PORT|g" -e "s|@SASL_SSL_PORT@|$KAFKA_SASL_SSL_PORT|g" \
+      -e "s|@SASL_USER@|$KAFKA_SASL_USER|g" -e "s|@SASL_PASSWORD@|$KAFKA_SASL_PASSWORD|g" \
+      -e "s|@TLS_DIR@|$TLS|g" -e "s|@DATA_DIR@|$DATA|g" "$ROOT/scripts/kafka/server.properties.tmpl" >"$KPROPS"
 fi
 
 JAVA_LOG_OPTS=(-Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.yaml" -Dkafka.logs.dir="$KLOGS")
@@ -167,8 +228,12 @@ else
     log "formatting $DATA (cluster id $cluster_id)"
     mkdir -p "$DATA"
     java -cp "$LIBS/*" "${JAVA_LOG_OPTS[@]}" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$KPROPS" --ignore-formatted >"$KLOGS/format.out" 2>&1 \
+      -t "$cluster_id" -c "$KPROPS" --ignore-formatted \
+      --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
+      >"$KLOGS/format.out" 2>&1 \
       || { cat "$KLOGS/format.out" >&2; die "StorageTool format failed"; }
+    echo "$KAFKA_SASL_USER $KAFKA_SASL_PASSWORD" >"$SCRAM_MARK"
   fi
   [ ! -f "$KLOGS/server.log" ] || mv -f "$KLOGS/server.log" "$KLOGS/server.log.prev"
   log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
@@ -201,7 +266,7 @@ while :; do
   if [ "$kafka_ok" -eq 0 ] && kafka_answers "$KAFKA_PORT"; then
     kafka_ok=1; log "kafka ready at 127.0.0.1:$KAFKA_PORT ($(cut -d' ' -f1 "$LIBS/.version"), after ${SECONDS}s)"
   fi
-  [ "$redis_ok" -eq 1 ] && [ "$kafka_ok" -eq 1 ] && exit 0
+  [ "$redis_ok" -eq 1 ] && [ "$kafka_ok" -eq 1 ] && break
   if [ "$kafka_ok" -eq 0 ] && [ "$started_kafka" -eq 1 ] && ! live_pid "$KPID" kafka.Kafka >/dev/null; then
     kafka_log_tail; die "the Kafka process exited during startup"
   fi
@@ -214,3 +279,36 @@ while :; do
   fi
   sleep 0.5
 done
+
+# ---------------------------------------------------------------- users and secured ports
+if [ "$want_redis" -eq 1 ]; then
+  # Idempotent: SETUSER resets the user to exactly this.
+  out="$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER "$REDIS_ACL_USER" reset on ">$REDIS_ACL_PASSWORD" '~*' '&*' +@all 2>&1)"
+  [ "$out" = "OK" ] || die "redis ACL SETUSER $REDIS_ACL_USER failed: $out"
+  if tcp_answers "$REDIS_TLS_PORT"; then
+    log "redis TLS at 127.0.0.1:$REDIS_TLS_PORT (CA $TLS/ca.crt), ACL user $REDIS_ACL_USER"
+  else
+    log "WARNING: nothing listens on the Redis TLS port $REDIS_TLS_PORT: this redis-server was started" \
+        "without it; restart it with scripts/services-down.sh redis && scripts/services-up.sh redis"
+  fi
+fi
+if [ "$want_kafka" -eq 1 ]; then
+  # A data dir formatted before the SCRAM users existed (or with other credentials) gets them now.
+  if [ "$(cat "$SCRAM_MARK" 2>/dev/null)" != "$KAFKA_SASL_USER $KAFKA_SASL_PASSWORD" ]; then
+    log "adding SCRAM-SHA-256/512 credentials for $KAFKA_SASL_USER"
+    # One mechanism per request: Kafka refuses to alter one user's credentials twice in a request.
+    for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+      java -cp "$LIBS/*" "${JAVA_LOG_OPTS[@]}" kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+        --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+        --add-config "$mech=[password=$KAFKA_SASL_PASSWORD]" \
+        >"$KLOGS/scram.out" 2>&1 || { cat "$KLOGS/scram.out" >&2; die "ConfigCommand could not add the $mech user"; }
+    done
+    echo "$KAFKA_SASL_USER $KAFKA_SASL_PASSWORD" >"$SCRAM_MARK"
+  fi
+  if kafka_answers "$KAFKA_SASL_PORT"; then
+    log "kafka SASL_PLAINTEXT at 127.0.0.1:$KAFKA_SASL_PORT, SASL_SSL at 127.0.0.1:$KAFKA_SASL_SSL_PORT (SCRAM-SHA-256/512, PLAIN; user $KAFKA_SASL_USER)"
+  else
+    log "WARNING: the Kafka SASL port $KAFKA_SASL_PORT does not answer: this broker was started without it;" \
+        "restart it with scripts/services-down.sh kafka && scripts/services-up.sh kafka"
+  fi
+fi

@@ -20,6 +20,10 @@
 //     instead of taking the empty one for the truth, until a write (say, an
 //     apply of the backup) starts a new epoch.
 //
+// In Redis Cluster mode the prefix must hold a hash tag (such as
+// "{webhookd}:"; config.Validate refuses one without), so that the keys of
+// one transaction share a hash slot.
+//
 // Every write is one optimistic transaction: WATCH the hash and the version,
 // read, then MULTI HSET/HDEL + INCR version + PUBLISH, EXEC; a concurrent
 // writer makes EXEC fail and the write is retried on fresh data. A write that
@@ -55,15 +59,28 @@ var (
 // maxAttempts bounds the optimistic retries of one write.
 const maxAttempts = 100
 
-// NewRedisClient returns a client for the Redis that holds the table.
-func NewRedisClient(cfg config.Redis) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:       []string{cfg.Addr},
+// NewRedisClient returns a client for the Redis that holds the table: one
+// server, Sentinel or Cluster as cfg.Mode() says, with ACL credentials and
+// TLS when configured. It fails only on unreadable TLS files; it does not
+// connect.
+func NewRedisClient(cfg config.Redis) (redis.UniversalClient, error) {
+	tlsCfg, err := cfg.TLS.Config("redis.tls")
+	if err != nil {
+		return nil, fmt.Errorf("redis connection: %w", err)
+	}
+	opts := &redis.UniversalOptions{
+		Addrs:       cfg.Addresses(),
+		MasterName:  cfg.MasterName,
 		Username:    cfg.Username,
 		Password:    cfg.Password,
 		DB:          cfg.DB,
 		DialTimeout: cfg.DialTimeout,
-	})
+		TLSConfig:   tlsCfg,
+	}
+	// Credentials are the data nodes'; the Sentinels are dialled without
+	// any (and with the same TLS settings).
+	opts.IsClusterMode = cfg.Mode() == config.RedisCluster
+	return redis.NewUniversalClient(opts), nil
 }
 
 // Store reads and writes the subscription table in Redis. It is safe for

@@ -77,7 +77,10 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 	if err != nil {
 		return err
 	}
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	sub, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...).Add(ctx, subscriptions.Subscription{
 		TenantID:   "tenant-demo",

@@ -131,7 +131,10 @@ func replay(ctx context.Context, g *globals, cfg config.Config, filter delivery.
 	if err != nil {
 		return err
 	}
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...)
 	var total, failed int

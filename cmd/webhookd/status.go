@@ -46,7 +46,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rdb := subscriptions.NewRedisClient(cfg.Redis)
+			rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+			if err != nil {
+				return err
+			}
 			defer func() { _ = rdb.Close() }()
 			snap, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...).Load(ctx)
 			if err != nil {

@@ -45,7 +45,10 @@ func withStore(g *globals, fn func(*subscriptions.Store) error) error {
 	if err != nil {
 		return err
 	}
-	rdb := subscriptions.NewRedisClient(cfg.Redis)
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	return fn(subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...))
 }

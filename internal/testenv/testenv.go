@@ -22,6 +22,7 @@ import (
 	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/consumer"
 	"github.com/unibo/webhookd/embedded"
+	"github.com/unibo/webhookd/kafkaconn"
 )
 
 // Env names the services a test talks to.
@@ -140,13 +141,26 @@ func CreateTopics(t testing.TB, cfg config.Config) {
 // Produce writes messages synchronously with acks from all replicas.
 func Produce(t testing.TB, brokers []string, msgs ...kafka.Message) {
 	t.Helper()
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-		BatchSize:    1000,
+	produce(t, &kafka.Writer{Addr: kafka.TCP(brokers...)}, msgs)
+}
+
+// ProduceWith writes like Produce, connecting as cfg says (SASL, TLS).
+func ProduceWith(t testing.TB, cfg config.Kafka, msgs ...kafka.Message) {
+	t.Helper()
+	transport, err := kafkaconn.Transport(cfg)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
 	}
+	defer transport.CloseIdleConnections()
+	produce(t, &kafka.Writer{Addr: kafka.TCP(cfg.Brokers...), Transport: transport}, msgs)
+}
+
+func produce(t testing.TB, w *kafka.Writer, msgs []kafka.Message) {
+	t.Helper()
+	w.Balancer = &kafka.Hash{}
+	w.RequiredAcks = kafka.RequireAll
+	w.BatchTimeout = 5 * time.Millisecond
+	w.BatchSize = 1000
 	defer func() { _ = w.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
