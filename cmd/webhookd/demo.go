@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -64,6 +66,10 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 	cfg.ShutdownTimeout = 5 * time.Second
 	// The demo's receiver listens on loopback, which the egress guard blocks.
 	cfg.Delivery.AllowedCIDRs = []string{"127.0.0.0/8"}
+	// As production should run: secrets sealed at rest (a throwaway key).
+	key := make([]byte, subscriptions.EncryptionKeyBytes)
+	_, _ = rand.Read(key)
+	cfg.Subscriptions.EncryptionKey = base64.StdEncoding.EncodeToString(key)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -87,7 +93,9 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 		URL:        recv.URL(),
 		EventTypes: event.Types[:],
 		APIKey:     "demo-api-key-0123456789",
-		Enabled:    true,
+		// Signed deliveries: the receiver prints webhook-timestamp and webhook-signature.
+		SigningSecret: subscriptions.NewSigningSecret(),
+		Enabled:       true,
 	})
 	if err != nil {
 		return fmt.Errorf("add demo subscription: %w", err)
