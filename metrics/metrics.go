@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,28 @@ type Metrics struct {
 	consumed   *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
 	circuit    *prometheus.GaugeVec
+
+	// children caches the label children of the delivery metrics, so a
+	// delivery does not hash its labels and look them up in the vectors'
+	// locked maps (1.7% of CPU in the fast bench). Filled lazily: a series
+	// appears once it is first recorded, as with WithLabelValues.
+	children [len(eventTypes)]deliveryChildren
+}
+
+// eventTypes are the label values Delivery caches children for; others go
+// through the vectors.
+var eventTypes = [...]string{"PRIZE_PAYOUT_CREATED", "PRIZE_PAYOUT_SUCCEEDED", "PRIZE_PAYOUT_FAILED", "PLAYER_OPTED_IN", "PLAYER_OPTED_OUT"}
+
+// outcomes are Delivery's outcomes, in the order of deliveryChildren.counts.
+var outcomes = [...]string{"success", "failure", "blocked", "retried", "dead_lettered"}
+
+// statusClasses are statusClass's values for statuses 0-599, by status/100.
+var statusClasses = [...]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// deliveryChildren are one event type's cached children.
+type deliveryChildren struct {
+	duration, endToEnd atomic.Pointer[prometheus.Observer]
+	counts             [len(outcomes)][len(statusClasses)]atomic.Pointer[prometheus.Counter]
 }
 
 // TableStatus is what the subscription table reports about itself.
@@ -91,6 +114,26 @@ func (m *Metrics) Handler() http.Handler {
 
 // Delivery records one delivery outcome.
 func (m *Metrics) Delivery(eventType, outcome string, status int, d time.Duration, eventTime time.Time) {
+	t, o, c := index(eventTypes[:], eventType), index(outcomes[:], outcome), classIndex(status)
+	if t < 0 || o < 0 || c < 0 {
+		m.deliveryUncached(eventType, outcome, status, d, eventTime)
+		return
+	}
+	ch := &m.children[t]
+	cached(&ch.counts[o][c], func() prometheus.Counter {
+		return m.deliveries.WithLabelValues(eventType, outcome, statusClasses[c])
+	}).Inc()
+	if o > 1 {
+		return // not an attempt (blocked, retried, dead_lettered): no duration to speak of
+	}
+	cached(&ch.duration, func() prometheus.Observer { return m.duration.WithLabelValues(eventType) }).Observe(d.Seconds())
+	if o == 0 && !eventTime.IsZero() {
+		cached(&ch.endToEnd, func() prometheus.Observer { return m.endToEnd.WithLabelValues(eventType) }).Observe(time.Since(eventTime).Seconds())
+	}
+}
+
+// deliveryUncached is Delivery for label values outside the cache.
+func (m *Metrics) deliveryUncached(eventType, outcome string, status int, d time.Duration, eventTime time.Time) {
 	m.deliveries.WithLabelValues(eventType, outcome, statusClass(status)).Inc()
 	if outcome != "success" && outcome != "failure" {
 		return // not an attempt: no duration to speak of
@@ -99,6 +142,38 @@ func (m *Metrics) Delivery(eventType, outcome string, status int, d time.Duratio
 	if outcome == "success" && !eventTime.IsZero() {
 		m.endToEnd.WithLabelValues(eventType).Observe(time.Since(eventTime).Seconds())
 	}
+}
+
+// cached returns the child in p, creating it with get the first time. Two
+// racing first calls both get the vector's one child for those labels.
+func cached[T any](p *atomic.Pointer[T], get func() T) T {
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := get()
+	p.Store(&c)
+	return c
+}
+
+func index(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// classIndex is the index of statusClass(status) in statusClasses, -1 for
+// statuses outside 0-599.
+func classIndex(status int) int {
+	switch {
+	case status <= 0:
+		return 0
+	case status < 100 || status >= 600:
+		return -1
+	}
+	return status / 100
 }
 
 // Consumed records one consumed message.
