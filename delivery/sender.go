@@ -133,11 +133,11 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	p.bind(cancel)
 	res := s.post(reqCtx, ep, body)
 	cancel()
-	if res.Err != nil && p.wasAbandoned() && !errors.Is(res.Err, ErrTimeout) {
+	res.Duration = time.Since(start)
+	// errStalled says the same to the breaker as the error it replaces.
+	if abandoned := p.done(classify(ctx, res)); abandoned && res.Err != nil && !errors.Is(res.Err, ErrTimeout) {
 		res.Err = errStalled
 	}
-	res.Duration = time.Since(start)
-	p.done(classify(ctx, res))
 	return res
 }
 
