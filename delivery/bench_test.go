@@ -28,7 +28,7 @@ func benchSender(b *testing.B, concurrency int) *Sender {
 	cfg := config.Defaults().Delivery
 	cfg.EndpointConcurrency = concurrency
 	s := NewSender(cfg, zap.NewNop(), nil)
-	s.client.Transport = okTransport{}
+	s.transport = okTransport{}
 	return s
 }
 

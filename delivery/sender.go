@@ -69,7 +69,12 @@ var ErrTimeout = errors.New("delivery timed out")
 // delivery.endpoint_concurrency at a time per endpoint, through each
 // endpoint's circuit breaker.
 type Sender struct {
-	client    *http.Client
+	// transport sends each request as is, without an http.Client: the
+	// guide's contract is one POST to the subscribed URL, a 3xx being the
+	// partner's answer and never followed, which is exactly what RoundTrip
+	// does. The client would only add its redirect bookkeeping (a copy of
+	// the headers and the URL, a request list: 6 allocations a delivery).
+	transport http.RoundTripper
 	timeout   time.Duration
 	maxResp   int64
 	endpoints *endpoints
@@ -98,14 +103,9 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		DisableCompression: true,
 	}
 	return &Sender{
-		client: &http.Client{
-			Transport: transport,
-			// The guide's contract is one POST to the subscribed URL: a 3xx is
-			// the partner's answer, never followed.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		timeout: cfg.Timeout,
-		maxResp: cfg.MaxResponseBytes,
+		transport: transport,
+		timeout:   cfg.Timeout,
+		maxResp:   cfg.MaxResponseBytes,
 		endpoints: newEndpoints(cfg.EndpointConcurrency, cfg.Breaker, func(origin string, to circuitState, reason string) {
 			log.Warn("endpoint circuit "+to.String(), zap.String("endpoint", origin), zap.String("reason", reason))
 			if circuits != nil {
@@ -116,7 +116,11 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 }
 
 // Close releases idle connections.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+func (s *Sender) Close() {
+	if t, ok := s.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
 
 // Send POSTs body to the endpoint with exactly the guide's headers. A
 // delivery to an endpoint whose circuit is open is not attempted and fails
@@ -181,7 +185,7 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	resp, err := s.client.Do(req)
+	resp, err := s.transport.RoundTrip(req)
 	if err != nil {
 		return Result{Err: transportError(ctx, err)}
 	}
