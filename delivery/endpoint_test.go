@@ -262,3 +262,44 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 		}
 	}
 }
+
+// A waiter that gives up (its context ends) leaves the queue, and slots are
+// neither lost nor doubled whether or not it was handed one meanwhile.
+func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
+	e := newEndpoint(2, config.Breaker{Failures: 100, StallTimeout: time.Hour, StallRequests: 100, Cooldown: time.Second}, time.Now, nil)
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%5)*100*time.Microsecond)
+			defer cancel()
+			if p, err := e.acquire(ctx); err == nil {
+				time.Sleep(50 * time.Microsecond)
+				p.done(succeeded)
+			}
+		}()
+	}
+	wg.Wait()
+	e.mu.Lock()
+	active, queued, inflight := e.active, e.waiting.head != nil, e.inflight.n
+	e.mu.Unlock()
+	if active != 0 || queued || inflight != 0 {
+		t.Fatalf("after every request: %d slots held, waiters queued %v, %d in flight", active, queued, inflight)
+	}
+	a, err := e.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := e.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third request with 2 slots: %v", err)
+	}
+	a.done(succeeded)
+	b.done(succeeded)
+}
