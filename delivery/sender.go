@@ -189,8 +189,11 @@ func (s *Sender) post(ctx context.Context, ep Endpoint, body []byte) Result {
 	if err != nil {
 		return Result{Err: transportError(ctx, err)}
 	}
-	// Drain (up to a cap) so the connection goes back to the pool.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.maxResp))
+	// Drain (up to a cap) so the connection goes back to the pool; most
+	// answers have no body, and need no reader for it.
+	if resp.ContentLength != 0 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.maxResp))
+	}
 	_ = resp.Body.Close()
 	res := Result{Status: resp.StatusCode}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
