@@ -2,8 +2,10 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,9 +93,9 @@ type nopRecorder struct{}
 
 func (nopRecorder) Delivery(string, string, int, time.Duration, time.Time) {}
 
-type twoSubs struct{ subs []*subscriptions.Subscription }
+type fixedMatch struct{ subs []*subscriptions.Subscription }
 
-func (m twoSubs) Match(event.Event) []*subscriptions.Subscription { return m.subs }
+func (m fixedMatch) Match(event.Event) []*subscriptions.Subscription { return m.subs }
 
 type okPoster struct{}
 
@@ -102,7 +104,7 @@ func (okPoster) Send(context.Context, Endpoint, []byte) Result { return Result{S
 // BenchmarkFanoutDeliver is the fan-out of one decoded event to two
 // subscriptions, the bench's shape, with the HTTP side stubbed out.
 func BenchmarkFanoutDeliver(b *testing.B) {
-	m := twoSubs{subs: []*subscriptions.Subscription{
+	m := fixedMatch{subs: []*subscriptions.Subscription{
 		{ID: "sub-a", TenantID: "t1", URL: "http://a.example/hook", Enabled: true},
 		{ID: "sub-b", TenantID: "t1", URL: "http://b.example/hook", Enabled: true},
 	}}
@@ -123,5 +125,52 @@ func BenchmarkFanoutDeliver(b *testing.B) {
 	})
 	if got := f.Stats().Succeeded.Load(); got == 0 {
 		b.Fatal("nothing delivered")
+	}
+}
+
+type countingPoster struct {
+	mu  sync.Mutex
+	got map[string]int // webhook id → deliveries
+}
+
+func (p *countingPoster) Send(_ context.Context, ep Endpoint, _ []byte) Result {
+	p.mu.Lock()
+	p.got[ep.WebhookID]++
+	p.mu.Unlock()
+	return Result{Status: 200}
+}
+
+// Each event reaches each of its subscriptions exactly once, however many
+// events are fanned out at once on the reused calls.
+func TestFanoutDeliversEachSubscriptionOnce(t *testing.T) {
+	var subs []*subscriptions.Subscription
+	for i := range 5 {
+		subs = append(subs, &subscriptions.Subscription{ID: fmt.Sprint("sub-", i), TenantID: "t1", URL: "http://a.example/hook", Enabled: true})
+	}
+	post := &countingPoster{got: map[string]int{}}
+	f := NewFanout(fixedMatch{subs: subs}, post, nil, nil, NewPolicy(config.Defaults().Delivery), nopRecorder{}, zap.NewNop())
+	defer f.Close()
+	base, err := event.Decode([]byte(`{"tenant_id":"t1","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for lane := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				ev := base
+				ev.Source = event.Source{Topic: "t", Partition: lane, Offset: int64(i)}
+				f.Deliver(context.Background(), ev)
+			}
+		})
+	}
+	wg.Wait()
+	if len(post.got) != 8*200*5 {
+		t.Fatalf("%d distinct deliveries, want %d", len(post.got), 8*200*5)
+	}
+	for id, n := range post.got {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", id, n)
+		}
 	}
 }
