@@ -16,6 +16,49 @@ func BenchmarkDelivery(b *testing.B) {
 	}
 }
 
+// BenchmarkConsumed is the metrics work of one consumed message.
+func BenchmarkConsumed(b *testing.B) {
+	m := New(func() float64 { return 0 }, func() (int, time.Time) { return 0, time.Time{} })
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Lag("prize-payouts", 11, 1234)
+		m.Consumed("prize-payouts", false)
+	}
+}
+
+// A released partition's lag series goes away, and comes back with its
+// next Lag.
+func TestLagReleasedAndRecordedAgain(t *testing.T) {
+	m := New(func() float64 { return 0 }, func() (int, time.Time) { return 0, time.Time{} })
+	series := func() int {
+		fams, err := m.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "webhookd_consumer_lag" {
+				return len(f.GetMetric())
+			}
+		}
+		return 0
+	}
+	m.Lag("t", 1, 5)
+	m.Lag("t", 2, 7)
+	m.Consumed("t", false)
+	m.Consumed("t", true)
+	if n := series(); n != 2 {
+		t.Fatalf("%d lag series, want 2", n)
+	}
+	m.Released("t", 1)
+	if n := series(); n != 1 {
+		t.Fatalf("%d lag series after a release, want 1", n)
+	}
+	m.Lag("t", 1, 3)
+	if n := series(); n != 2 {
+		t.Fatalf("%d lag series after the partition came back, want 2", n)
+	}
+}
+
 // The cached children count on the same series as the vectors; label
 // values outside the cache still work.
 func TestDeliveryCountsPerLabels(t *testing.T) {
