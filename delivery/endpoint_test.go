@@ -214,3 +214,93 @@ func (c *circuitLog) get(endpoint string) string {
 	defer c.mu.Unlock()
 	return c.state[endpoint]
 }
+
+// A request waiting for a slot fails as soon as the circuit opens, not when
+// a slot frees up; once the circuit has closed again, requests wait again.
+func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	e := newEndpoint(1, config.Breaker{Failures: 1, StallTimeout: time.Hour, StallRequests: 1, Cooldown: time.Second}, clk.now, nil)
+	ctx := context.Background()
+	for round := range 2 {
+		held, err := e.acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waited := make(chan error, 1)
+		go func() {
+			p, err := e.acquire(ctx)
+			if err == nil {
+				p.done(succeeded)
+			}
+			waited <- err
+		}()
+		select {
+		case err := <-waited:
+			t.Fatalf("round %d: did not wait for the slot: %v", round, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		e.mu.Lock()
+		e.tripLocked()
+		e.mu.Unlock()
+		select {
+		case err := <-waited:
+			if !errors.Is(err, ErrCircuitOpen) {
+				t.Fatalf("round %d: waiting request got %v", round, err)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("round %d: waiting request not woken by the circuit opening", round)
+		}
+		held.done(failed)
+		// Cool down, then a successful probe closes the circuit.
+		clk.add(2 * time.Second)
+		probe, err := e.acquire(ctx)
+		if err != nil || !probe.probe {
+			t.Fatalf("round %d: probe %v %v", round, probe, err)
+		}
+		probe.done(succeeded)
+		if e.State() != closed {
+			t.Fatalf("round %d: state %s after a successful probe", round, e.State())
+		}
+	}
+}
+
+// A waiter that gives up (its context ends) leaves the queue, and slots are
+// neither lost nor doubled whether or not it was handed one meanwhile.
+func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
+	e := newEndpoint(2, config.Breaker{Failures: 100, StallTimeout: time.Hour, StallRequests: 100, Cooldown: time.Second}, time.Now, nil)
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%5)*100*time.Microsecond)
+			defer cancel()
+			if p, err := e.acquire(ctx); err == nil {
+				time.Sleep(50 * time.Microsecond)
+				p.done(succeeded)
+			}
+		}()
+	}
+	wg.Wait()
+	e.mu.Lock()
+	active, queued, inflight := e.active, e.waiting.head != nil, e.inflight.n
+	e.mu.Unlock()
+	if active != 0 || queued || inflight != 0 {
+		t.Fatalf("after every request: %d slots held, waiters queued %v, %d in flight", active, queued, inflight)
+	}
+	a, err := e.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := e.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third request with 2 slots: %v", err)
+	}
+	a.done(succeeded)
+	b.done(succeeded)
+}

@@ -77,6 +77,27 @@ type Fanout struct {
 	stats   Stats
 	now     func() time.Time
 	workers *workers
+	calls   sync.Pool // of *fanoutCall
+}
+
+// fanoutCall is one event's deliveries to its subscriptions after the
+// first, run on the fan-out's workers while the caller delivers to the
+// first. It is reused from call to call (a fresh closure, WaitGroup and
+// copy of the event cost 3 allocations per event), so it is only valid
+// until Deliver returns; its context is Deliver's, held for no longer.
+type fanoutCall struct {
+	f    *Fanout
+	ctx  context.Context
+	ev   event.Event
+	subs []*subscriptions.Subscription
+	next atomic.Int32 // index of the next subscription to deliver to
+	wg   sync.WaitGroup
+	run  func() // c.deliverNext, bound once
+}
+
+func (c *fanoutCall) deliverNext() {
+	defer c.wg.Done()
+	c.f.deliverOne(c.ctx, c.ev, c.subs[c.next.Add(1)])
 }
 
 // NewFanout wires the delivery path.
@@ -109,16 +130,21 @@ func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
 		f.deliverOne(ctx, ev, subs[0])
 		return
 	}
-	var wg sync.WaitGroup
-	for _, sub := range subs[1:] {
-		wg.Add(1)
-		f.workers.run(func() {
-			defer wg.Done()
-			f.deliverOne(ctx, ev, sub)
-		})
+	c, _ := f.calls.Get().(*fanoutCall)
+	if c == nil {
+		c = &fanoutCall{f: f}
+		c.run = c.deliverNext
+	}
+	c.ctx, c.ev, c.subs = ctx, ev, subs
+	c.next.Store(0)
+	c.wg.Add(len(subs) - 1)
+	for range subs[1:] {
+		f.workers.run(c.run)
 	}
 	f.deliverOne(ctx, ev, subs[0])
-	wg.Wait()
+	c.wg.Wait()
+	c.ctx, c.ev, c.subs = nil, event.Event{}, nil
+	f.calls.Put(c)
 }
 
 func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription) {

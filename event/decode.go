@@ -101,13 +101,12 @@ func Decode(raw []byte) (Event, error) {
 	}
 	ev.TenantID = tenant
 
-	et, err := obj.str("event_type")
+	et, err := obj.strBytes("event_type")
 	if err != nil {
 		return Event{}, err
 	}
-	ev.Type = Type(et)
-	if !ev.Type.Valid() {
-		return Event{}, invalid("event_type", "unknown event type %q", clip(et))
+	if ev.Type = typeOf(et); ev.Type == "" {
+		return Event{}, invalid("event_type", "unknown event type %q", clip(string(et)))
 	}
 
 	fields := participationFields
@@ -143,10 +142,10 @@ func Decode(raw []byte) (Event, error) {
 	body = append(body, '}')
 
 	if ev.Type.IsPayout() {
-		prize, _ := obj.str("prize_type")
-		for _, name := range prizeRequired[prize] {
+		prize, _ := obj.strBytes("prize_type")
+		for _, name := range prizeRequired[string(prize)] {
 			if obj.get(name) == nil {
-				return Event{}, invalid(name, "required for prize_type %q", clip(prize))
+				return Event{}, invalid(name, "required for prize_type %q", clip(string(prize)))
 			}
 		}
 		ev.RequestID, _ = obj.str("request_id")
@@ -189,7 +188,21 @@ func jsonKind(v []byte) string {
 	return "unknown"
 }
 
+// typeOf returns the event type named b, "" when there is none; the
+// constant itself, so an event costs no allocation for its type.
+func typeOf(b []byte) Type {
+	for _, t := range Types {
+		if string(t) == string(b) {
+			return t
+		}
+	}
+	return ""
+}
+
 func isEmptyString(v []byte) bool {
+	if len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
+		return len(bytes.TrimSpace(v[1:len(v)-1])) == 0 // no copy in the common case
+	}
 	s, err := unquote(v)
 	return err == nil && strings.TrimSpace(s) == ""
 }

@@ -12,3 +12,17 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkWebhookID(b *testing.B) {
+	ev, err := Decode([]byte(Examples[3].Domain)) // an opt-in: the longest identity
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev.Source = Source{Topic: "campaign-participation", Partition: 7, Offset: 1234567}
+	b.ReportAllocs()
+	for b.Loop() {
+		if id := ev.WebhookID("sub-1"); len(id) != 30 {
+			b.Fatal(id)
+		}
+	}
+}

@@ -31,18 +31,31 @@ func (o *object) get(name string) []byte {
 
 // str returns a required string field.
 func (o *object) str(name string) (string, error) {
+	b, err := o.strBytes(name)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// strBytes is str without the copy into a string, for a value that is only
+// looked at: the token's own bytes when it has no escapes.
+func (o *object) strBytes(name string) ([]byte, error) {
 	v := o.get(name)
 	if v == nil {
-		return "", invalid(name, "required")
+		return nil, invalid(name, "required")
 	}
 	if jsonKind(v) != "string" {
-		return "", invalid(name, "must be a string, got %s", jsonKind(v))
+		return nil, invalid(name, "must be a string, got %s", jsonKind(v))
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], nil
 	}
 	s, err := unquote(v)
 	if err != nil {
-		return "", invalid(name, "malformed string: %v", err)
+		return nil, invalid(name, "malformed string: %v", err)
 	}
-	return s, nil
+	return []byte(s), nil
 }
 
 // scan validates raw as one JSON object and collects the tokens of the

@@ -6,6 +6,8 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,37 @@ type Metrics struct {
 	consumed   *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
 	circuit    *prometheus.GaugeVec
+
+	// children caches the label children of the delivery metrics, so a
+	// delivery does not hash its labels and look them up in the vectors'
+	// locked maps (1.7% of CPU in the fast bench). Filled lazily: a series
+	// appears once it is first recorded, as with WithLabelValues.
+	children [len(eventTypes)]deliveryChildren
+	// Per message: the consumed counters by topic ([handled, invalid]) and
+	// the lag gauge by topicPartition, cached likewise.
+	consumedByTopic sync.Map // string → *[2]prometheus.Counter
+	lagByPartition  sync.Map // topicPartition → prometheus.Gauge
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// eventTypes are the label values Delivery caches children for; others go
+// through the vectors.
+var eventTypes = [...]string{"PRIZE_PAYOUT_CREATED", "PRIZE_PAYOUT_SUCCEEDED", "PRIZE_PAYOUT_FAILED", "PLAYER_OPTED_IN", "PLAYER_OPTED_OUT"}
+
+// outcomes are Delivery's outcomes, in the order of deliveryChildren.counts.
+var outcomes = [...]string{"success", "failure", "blocked", "retried", "dead_lettered"}
+
+// statusClasses are statusClass's values for statuses 0-599, by status/100.
+var statusClasses = [...]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// deliveryChildren are one event type's cached children.
+type deliveryChildren struct {
+	duration, endToEnd atomic.Pointer[prometheus.Observer]
+	counts             [len(outcomes)][len(statusClasses)]atomic.Pointer[prometheus.Counter]
 }
 
 // TableStatus is what the subscription table reports about itself.
@@ -91,6 +124,26 @@ func (m *Metrics) Handler() http.Handler {
 
 // Delivery records one delivery outcome.
 func (m *Metrics) Delivery(eventType, outcome string, status int, d time.Duration, eventTime time.Time) {
+	t, o, c := index(eventTypes[:], eventType), index(outcomes[:], outcome), classIndex(status)
+	if t < 0 || o < 0 || c < 0 {
+		m.deliveryUncached(eventType, outcome, status, d, eventTime)
+		return
+	}
+	ch := &m.children[t]
+	cached(&ch.counts[o][c], func() prometheus.Counter {
+		return m.deliveries.WithLabelValues(eventType, outcome, statusClasses[c])
+	}).Inc()
+	if o > 1 {
+		return // not an attempt (blocked, retried, dead_lettered): no duration to speak of
+	}
+	cached(&ch.duration, func() prometheus.Observer { return m.duration.WithLabelValues(eventType) }).Observe(d.Seconds())
+	if o == 0 && !eventTime.IsZero() {
+		cached(&ch.endToEnd, func() prometheus.Observer { return m.endToEnd.WithLabelValues(eventType) }).Observe(time.Since(eventTime).Seconds())
+	}
+}
+
+// deliveryUncached is Delivery for label values outside the cache.
+func (m *Metrics) deliveryUncached(eventType, outcome string, status int, d time.Duration, eventTime time.Time) {
 	m.deliveries.WithLabelValues(eventType, outcome, statusClass(status)).Inc()
 	if outcome != "success" && outcome != "failure" {
 		return // not an attempt: no duration to speak of
@@ -101,13 +154,52 @@ func (m *Metrics) Delivery(eventType, outcome string, status int, d time.Duratio
 	}
 }
 
+// cached returns the child in p, creating it with get the first time. Two
+// racing first calls both get the vector's one child for those labels.
+func cached[T any](p *atomic.Pointer[T], get func() T) T {
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := get()
+	p.Store(&c)
+	return c
+}
+
+func index(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// classIndex is the index of statusClass(status) in statusClasses, -1 for
+// statuses outside 0-599.
+func classIndex(status int) int {
+	switch {
+	case status <= 0:
+		return 0
+	case status < 100 || status >= 600:
+		return -1
+	}
+	return status / 100
+}
+
 // Consumed records one consumed message.
 func (m *Metrics) Consumed(topic string, invalid bool) {
-	outcome := "handled"
-	if invalid {
-		outcome = "invalid"
+	c, ok := m.consumedByTopic.Load(topic)
+	if !ok {
+		c, _ = m.consumedByTopic.LoadOrStore(topic, &[2]prometheus.Counter{
+			m.consumed.WithLabelValues(topic, "handled"),
+			m.consumed.WithLabelValues(topic, "invalid"),
+		})
 	}
-	m.consumed.WithLabelValues(topic, outcome).Inc()
+	i := 0
+	if invalid {
+		i = 1
+	}
+	c.(*[2]prometheus.Counter)[i].Inc()
 }
 
 func statusClass(status int) string {
@@ -119,11 +211,20 @@ func statusClass(status int) string {
 
 // Lag records how far a partition is behind its high watermark.
 func (m *Metrics) Lag(topic string, partition int, lag int64) {
-	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))
+	key := topicPartition{topic, partition}
+	g, ok := m.lagByPartition.Load(key)
+	if !ok {
+		g, _ = m.lagByPartition.LoadOrStore(key, m.lag.WithLabelValues(topic, strconv.Itoa(partition)))
+	}
+	g.(prometheus.Gauge).Set(float64(lag))
 }
 
-// Released forgets a partition the pod no longer owns.
+// Released forgets a partition the pod no longer owns. The consumer calls
+// it once the partition's work is over, and a partition's next owner
+// (in a later generation) only starts after that, so no Lag of the
+// released partition races with it.
 func (m *Metrics) Released(topic string, partition int) {
+	m.lagByPartition.Delete(topicPartition{topic, partition})
 	m.lag.DeleteLabelValues(topic, strconv.Itoa(partition))
 }
 
