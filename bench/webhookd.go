@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +89,12 @@ func startWebhookd(ctx context.Context, bin, logDir string, st *stage, extra map
 	}
 	if hasOption("ops.pprof") {
 		vars["WEBHOOKD_OPS_PPROF"] = "true"
+	}
+	if hasOption("subscriptions.encryption_key") {
+		// As production should run (and without the warning it logs otherwise).
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		vars["WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(key)
 	}
 	for k, v := range extra {
 		vars[k] = v
