@@ -224,3 +224,20 @@ func TestDuplicateKnownKeysAreInvalid(t *testing.T) {
 		t.Errorf("duplicate unknown field: %v", err)
 	}
 }
+
+// encoding/json matches struct fields case-insensitively (Kelvin sign and
+// long s included), so a Go producer's validator reads "TENANT_ID" as the
+// tenant: a case variant of a known field is refused, alone or beside it.
+func TestCaseVariantsOfKnownKeysAreInvalid(t *testing.T) {
+	for in, field := range map[string]string{
+		`{"tenant_id":"acme","TENANT_ID":"evil","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`: "tenant_id",
+		`{"Tenant_Id":"evil","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`:                    "tenant_id",
+		"{\"tenant_id\":\"acme\",\"event_type\":\"PRIZE_PAYOUT_CREATED\",\"reque\u017ft_id\":\"x\"}":                 "request_id",
+	} {
+		_, err := Decode([]byte(in))
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != field || !strings.Contains(ie.Reason, "case") {
+			t.Errorf("%s: got %v, want field %q refused as a case variant", in, err, field)
+		}
+	}
+}

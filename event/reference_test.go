@@ -159,7 +159,8 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 }
 
 // refDuplicateKnownKey walks the top-level keys with encoding/json's
-// tokenizer and returns the first known field that appears a second time.
+// tokenizer and returns the first known field that appears a second time,
+// or as a case variant.
 func refDuplicateKnownKey(raw []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if _, err := dec.Token(); err != nil { // {
@@ -177,6 +178,11 @@ func refDuplicateKnownKey(raw []byte) string {
 			return ""
 		}
 		if _, known := knownFields[key]; !known {
+			for k := range knownFields {
+				if strings.EqualFold(key, k) {
+					return k // a case variant of a known field
+				}
+			}
 			continue
 		}
 		if seen[key] {

@@ -97,7 +97,16 @@ func scan(raw []byte) (object, error) {
 				name = []byte(s)
 			}
 		}
-		if idx, ok := knownFields[string(name)]; ok {
+		idx, ok := knownFields[string(name)]
+		if !ok {
+			// encoding/json (and so a Go producer's validator) matches
+			// struct fields case-insensitively: "TENANT_ID" would be its
+			// tenant_id, not an unknown field to us.
+			if known := foldKnown(name); known != "" {
+				return o, invalid(known, "appears as %q; keys that differ only in case are ambiguous (some parsers take them for the same field)", clip(string(name)))
+			}
+		}
+		if ok {
 			if seen&(1<<idx) != 0 {
 				return o, invalid(string(name), duplicateReason)
 			}
@@ -115,6 +124,30 @@ func scan(raw []byte) (object, error) {
 	}
 	return o, nil
 }
+
+// foldKnown returns the known field name equals under Unicode case
+// folding (as encoding/json compares, Kelvin sign and long s included), or
+// "".
+func foldKnown(name []byte) string {
+	if len(name) < minKnownLen || len(name) > 3*maxKnownLen {
+		return ""
+	}
+	for known := range knownFields {
+		if bytes.EqualFold(name, []byte(known)) {
+			return known
+		}
+	}
+	return ""
+}
+
+// The shortest and longest known field names, to skip folding most keys.
+var minKnownLen, maxKnownLen = func() (int, int) {
+	lo, hi := 1<<30, 0
+	for k := range knownFields {
+		lo, hi = min(lo, len(k)), max(hi, len(k))
+	}
+	return lo, hi
+}()
 
 const duplicateReason = "appears twice; a message with a duplicated key is ambiguous (parsers disagree on which copy wins)"
 
