@@ -74,6 +74,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		var err error
 		if w.admin, err = newAdmin(cfg, store, log.Named("admin")); err != nil {
 			_ = rdb.Close()
+			_ = sink.Close()
 			return nil, err
 		}
 	}

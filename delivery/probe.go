@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/unibo/webhookd/egress"
@@ -31,14 +30,15 @@ func ProbeWith(guard egress.Policy) ProbeFunc {
 // partner tooling, not the delivery path.
 // The egress policy applies as it does to deliveries.
 func Probe(ctx context.Context, guard egress.Policy, ep Endpoint, body []byte, timeout time.Duration) ProbeResult {
-	if guard.RequiresHTTPS() && !strings.HasPrefix(ep.URL, "https:") {
+	if guard.RequiresHTTPS() && !egress.IsHTTPS(ep.URL) {
 		return ProbeResult{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
 	}
 	client := &http.Client{
 		Transport: &http.Transport{
-			DialContext:        guardedDialer(guard, timeout).DialContext,
-			DisableCompression: true,
-			Proxy:              nil,
+			DialContext:            guardedDialer(guard, timeout).DialContext,
+			DisableCompression:     true,
+			Proxy:                  nil,
+			MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

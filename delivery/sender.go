@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -120,7 +119,7 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		// A partner's headers are read into memory: bound them like bodies.
-		MaxResponseHeaderBytes: 64 << 10,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		// The guide lists the headers partners receive; Go would otherwise
 		// add Accept-Encoding: gzip.
 		DisableCompression: true,
@@ -138,6 +137,9 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		}),
 	}
 }
+
+// maxResponseHeaderBytes bounds the headers read from a partner.
+const maxResponseHeaderBytes = 64 << 10
 
 // guardedDialer dials only addresses the egress policy allows: the check
 // runs on each resolved address just before connect. The transports that use
@@ -158,7 +160,7 @@ func (s *Sender) Close() {
 // with ErrCircuitOpen.
 func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	start := time.Now()
-	if s.requireHTTPS && !strings.HasPrefix(ep.URL, "https:") {
+	if s.requireHTTPS && !egress.IsHTTPS(ep.URL) {
 		// Stored before delivery.require_https was set.
 		return Result{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
 	}

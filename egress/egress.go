@@ -35,6 +35,9 @@ var blocked = []Rule{
 	{netip.MustParsePrefix("169.254.0.0/16"), "link-local (169.254.0.0/16, includes cloud metadata 169.254.169.254)"},
 	{netip.MustParsePrefix("172.16.0.0/12"), "private network (RFC 1918, 172.16.0.0/12)"},
 	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignments (192.0.0.0/24)"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation (TEST-NET-1, 192.0.2.0/24)"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation (TEST-NET-2, 198.51.100.0/24)"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation (TEST-NET-3, 203.0.113.0/24)"},
 	{netip.MustParsePrefix("192.168.0.0/16"), "private network (RFC 1918, 192.168.0.0/16)"},
 	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking network (198.18.0.0/15)"},
 	{netip.MustParsePrefix("224.0.0.0/4"), "multicast (224.0.0.0/4)"},
@@ -43,6 +46,8 @@ var blocked = []Rule{
 	{netip.MustParsePrefix("::1/128"), "IPv6 loopback (::1)"},
 	{netip.MustParsePrefix("fc00::/7"), "IPv6 unique local (fc00::/7)"},
 	{netip.MustParsePrefix("fe80::/10"), "IPv6 link-local (fe80::/10)"},
+	{netip.MustParsePrefix("fec0::/10"), "IPv6 site-local (fec0::/10, deprecated but still routed by some networks)"},
+	{netip.MustParsePrefix("2001::/32"), "Teredo tunnelling (2001::/32)"},
 	{netip.MustParsePrefix("ff00::/8"), "IPv6 multicast (ff00::/8)"},
 }
 
@@ -50,6 +55,7 @@ var blocked = []Rule{
 // reached, so it is checked too.
 var (
 	nat64   = netip.MustParsePrefix("64:ff9b::/96")
+	nat64L  = netip.MustParsePrefix("64:ff9b:1::/48") // local-use NAT64 (RFC 8215)
 	sixTo4  = netip.MustParsePrefix("2002::/16")
 	compat4 = netip.MustParsePrefix("::/96") // deprecated IPv4-compatible addresses
 )
@@ -126,7 +132,7 @@ func blockedRule(addr netip.Addr) string {
 	if addr.Is6() {
 		b := addr.As16()
 		switch {
-		case nat64.Contains(addr), compat4.Contains(addr):
+		case nat64.Contains(addr), nat64L.Contains(addr), compat4.Contains(addr):
 			if rule := blockedRule(netip.AddrFrom4([4]byte(b[12:16]))); rule != "" {
 				return "IPv4 embedded in IPv6: " + rule
 			}
@@ -198,6 +204,12 @@ func (p Policy) Control(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("egress: cannot read dialled address %q: %w", address, err)
 	}
 	return p.CheckAddr(ap.Addr())
+}
+
+// IsHTTPS reports whether rawURL's scheme is https, in any case (URL
+// schemes are case-insensitive: HTTPS://host/ is https).
+func IsHTTPS(rawURL string) bool {
+	return len(rawURL) >= 6 && strings.EqualFold(rawURL[:6], "https:")
 }
 
 // RequiresHTTPS reports whether plain-http URLs are refused.

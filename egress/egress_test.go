@@ -20,6 +20,7 @@ func TestCheckAddrBlocksInternalRanges(t *testing.T) {
 		"169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255",
 		"::1", "::", "fd00::1", "fc00::1", "fe80::1", "ff02::1",
 		"::ffff:127.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "::7f00:1",
+		"fec0::1", "64:ff9b:1::a9fe:a9fe", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.10", "198.51.100.1", "203.0.113.9",
 	} {
 		err := p.CheckAddr(netip.MustParseAddr(a))
 		var be *BlockedError
@@ -140,4 +141,15 @@ func TestControlRefusesResolvedLoopbackAtConnectTime(t *testing.T) {
 		t.Fatalf("allowed loopback refused: %v", err)
 	}
 	_ = resp.Body.Close()
+}
+
+// URL schemes are case-insensitive: what CheckURL accepts as https, the
+// delivery path must treat as https too.
+func TestIsHTTPSMatchesCheckURL(t *testing.T) {
+	strict, _ := New(nil, true)
+	for _, u := range []string{"https://a.example/", "HTTPS://a.example/", "HttpS://a.example/", "http://a.example/", "HTTP://a.example/"} {
+		if accepted := strict.CheckURL(u) == nil; accepted != IsHTTPS(u) {
+			t.Errorf("%s: CheckURL accepts %v, IsHTTPS %v", u, accepted, IsHTTPS(u))
+		}
+	}
 }
