@@ -203,6 +203,10 @@ func (w *Worker) Readiness() []ops.Check {
 	switch {
 	case st.RedisOK:
 		redis.Detail = "reachable"
+	case st.Unusable && st.Loaded:
+		redis.Detail = "reachable, but its table cannot be used; serving the cached table: " + st.LastError
+	case st.Unusable:
+		redis.Detail = "reachable, but its table cannot be used: " + st.LastError
 	case st.Loaded:
 		redis.Detail = "unreachable, serving the cached table: " + st.LastError
 	default:

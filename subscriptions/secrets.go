@@ -100,21 +100,25 @@ func parseSealKey(b64 string) (sealKey, error) {
 // KeyID names the current key in sealed values.
 func (s *Sealer) KeyID() string { return s.current.id }
 
-// additionalData binds a sealed value to its subscription and field: a
-// ciphertext copied to another subscription or field does not open.
-func additionalData(id, field string) []byte {
-	return []byte("webhookd/subscription/" + id + "/" + field)
+// additionalData binds a sealed value to its subscription, field and URL:
+// a ciphertext copied to another subscription or field does not open, and
+// neither does one whose subscription was pointed at another URL by someone
+// who can write to Redis but does not hold the key (the workers would
+// otherwise send the decrypted key there). Every write seals again, so a
+// legitimate URL change re-binds.
+func additionalData(id, field, url string) []byte {
+	return []byte("webhookd/subscription/" + id + "/" + field + "\n" + url)
 }
 
 // seal encrypts plain for subscription id's field. Empty stays empty.
-func (s *Sealer) seal(id, field, plain string) string {
+func (s *Sealer) seal(id, field, url, plain string) string {
 	if plain == "" {
 		return ""
 	}
 	a := s.current.aead
 	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(plain)+a.Overhead())
 	_, _ = rand.Read(nonce) // never fails; crashes the program if the OS has no randomness
-	sealed := a.Seal(nonce, nonce, []byte(plain), additionalData(id, field))
+	sealed := a.Seal(nonce, nonce, []byte(plain), additionalData(id, field, url))
 	return sealedPrefix + s.current.id + ":" + base64.RawURLEncoding.EncodeToString(sealed)
 }
 
@@ -131,7 +135,7 @@ func sealedWith(v string) string {
 // open decrypts a stored value; a value without the sealed prefix was
 // stored in clear (before a key was configured) and is returned as is. The
 // sealer may be nil: then only clear values open.
-func (s *Sealer) open(id, field, stored string) (string, error) {
+func (s *Sealer) open(id, field, url, stored string) (string, error) {
 	rest, ok := strings.CutPrefix(stored, sealedPrefix)
 	if !ok {
 		return stored, nil
@@ -152,9 +156,9 @@ func (s *Sealer) open(id, field, stored string) (string, error) {
 		return "", &SecretError{ID: id, Field: field, Err: errors.New("malformed sealed value")}
 	}
 	n := k.aead.NonceSize()
-	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], additionalData(id, field))
+	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], additionalData(id, field, url))
 	if err != nil {
-		return "", &SecretError{ID: id, Field: field, Err: errors.New("authentication failed (wrong key or tampered value)")}
+		return "", &SecretError{ID: id, Field: field, Err: errors.New("authentication failed (wrong key, or the value or the subscription's url was changed without the key)")}
 	}
 	return string(plain), nil
 }

@@ -238,3 +238,28 @@ func TestSigningSecretValidationAndRotation(t *testing.T) {
 		t.Fatalf("masked copy shows secrets: %+v", m)
 	}
 }
+
+// Someone who can write to Redis but lacks the key cannot redirect a
+// subscription to a server of theirs and collect its decrypted API key:
+// the sealed key is bound to the URL.
+func TestRedirectingASealedSubscriptionDoesNotDecrypt(t *testing.T) {
+	ctx := context.Background()
+	plain, rdb := newTestStore(t)
+	s := reopen(plain, rdb, WithSealer(mustSealer(t, newKey(t))))
+	sub := newSub("acme", "https://partner.example/hook")
+	sub.APIKey = "sk_live_bound_to_the_url"
+	sub = mustAdd(t, s, sub)
+	raw, _ := rdb.HGet(ctx, s.hashKey, sub.ID).Result()
+	rdb.HSet(ctx, s.hashKey, sub.ID, strings.Replace(raw, "https://partner.example/hook", "https://attacker.example/", 1))
+	if got, err := s.Get(ctx, sub.ID); err == nil {
+		t.Fatalf("a redirected subscription decrypted its key: %+v", got)
+	}
+	// A legitimate URL change goes through the store, which seals again.
+	rdb.HSet(ctx, s.hashKey, sub.ID, raw)
+	if _, err := s.Update(ctx, sub.ID, func(x *Subscription) error { x.URL = "https://partner.example/v2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, sub.ID); err != nil || got.APIKey != sub.APIKey {
+		t.Fatalf("after a URL update: %+v %v", got, err)
+	}
+}

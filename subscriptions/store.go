@@ -161,7 +161,7 @@ func (s *Store) validate(sub Subscription) error {
 func (s *Store) encode(sub Subscription) ([]byte, error) {
 	if s.sealer != nil {
 		for _, f := range secretFields(&sub) {
-			*f.v = s.sealer.seal(sub.ID, f.name, *f.v)
+			*f.v = s.sealer.seal(sub.ID, f.name, sub.URL, *f.v)
 		}
 	}
 	raw, err := json.Marshal(sub)
@@ -179,7 +179,7 @@ func (s *Store) decode(id, raw string) (Subscription, error) {
 		return Subscription{}, err
 	}
 	for _, f := range secretFields(&sub) {
-		if *f.v, err = s.sealer.open(id, f.name, *f.v); err != nil {
+		if *f.v, err = s.sealer.open(id, f.name, sub.URL, *f.v); err != nil {
 			return Subscription{}, err
 		}
 	}

@@ -48,6 +48,10 @@ type Status struct {
 	Version  int64     // version of the table being served
 	LoadedAt time.Time // last successful load
 	RedisOK  bool      // the last call to Redis succeeded
+	// Unusable is set while RedisOK is false because Redis answered with a
+	// table that cannot be used (lost, or secrets that do not decrypt),
+	// rather than not answering.
+	Unusable bool
 	// LastError is the last Redis error while RedisOK is false.
 	LastError string
 }
@@ -66,6 +70,7 @@ type Table struct {
 
 	mu        sync.Mutex // guards the fields below
 	redisOK   bool
+	unusable  bool
 	warned    bool // the current outage has been logged
 	lastErr   string
 	loadedAt  time.Time
@@ -177,7 +182,7 @@ func (t *Table) Ready() bool { return t.cur.Load() != nil }
 // Status returns the table's current state.
 func (t *Table) Status() Status {
 	t.mu.Lock()
-	st := Status{RedisOK: t.redisOK, LastError: t.lastErr, LoadedAt: t.loadedAt}
+	st := Status{RedisOK: t.redisOK, Unusable: t.unusable, LastError: t.lastErr, LoadedAt: t.loadedAt}
 	t.mu.Unlock()
 	if idx := t.cur.Load(); idx != nil {
 		st.Loaded, st.Size, st.Skipped, st.Version = true, idx.size, idx.skipped, idx.version
@@ -328,6 +333,7 @@ func (t *Table) failed(ctx context.Context, err error) {
 	}
 	t.mu.Lock()
 	t.redisOK = false
+	t.unusable = errors.Is(err, ErrTableLost) || errors.As(err, new(*SecretError))
 	t.lastErr = err.Error()
 	first := !t.warned
 	t.warned = true
@@ -347,6 +353,7 @@ func (t *Table) failed(ctx context.Context, err error) {
 func (t *Table) succeeded() {
 	t.mu.Lock()
 	t.redisOK = true
+	t.unusable = false
 	t.lastErr = ""
 	recovered := t.warned
 	t.warned = false

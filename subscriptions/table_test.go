@@ -341,6 +341,9 @@ func TestTableKeepsCacheWhenRedisLosesTheTable(t *testing.T) {
 	waitFor(t, 2*time.Second, "loss reported", func() bool {
 		return tbl.Status().LastError == ErrTableLost.Error()
 	})
+	if !tbl.Status().Unusable {
+		t.Fatal("a lost table is reported as Redis being unreachable, not as an unusable table")
+	}
 	if len(tbl.Match(optIn)) != 1 {
 		t.Fatal("the cached table was dropped when Redis lost it")
 	}
