@@ -66,20 +66,35 @@ func (s *KafkaSink) Dead(ctx context.Context, r Record) error {
 // Invalid writes a message that is not a valid domain event to the invalid
 // topic: its raw bytes and key as they came, the reason and origin in
 // headers.
+//
+// A value longer than maxInvalidValue is cut to it, with its full length in
+// a header: the writer (and the broker's default message.max.bytes) refuse
+// messages over 1 MiB, and a write retried for ever would stall the
+// partition. The whole message stays in its source topic, which the headers
+// locate.
 func (s *KafkaSink) Invalid(ctx context.Context, m *kafka.Message, reason error) error {
+	value, extra := m.Value, []kafka.Header(nil)
+	if len(value) > maxInvalidValue {
+		value = value[:maxInvalidValue]
+		extra = []kafka.Header{{Key: "webhookd-truncated-from-bytes", Value: []byte(strconv.Itoa(len(m.Value)))}}
+	}
 	return s.write(ctx, kafka.Message{
 		Topic: s.invalidTopic,
 		Key:   m.Key,
-		Value: m.Value,
-		Headers: append([]kafka.Header{
+		Value: value,
+		Headers: append(append([]kafka.Header{
 			{Key: "webhookd-reason", Value: []byte(reason.Error())},
 			{Key: "webhookd-source-topic", Value: []byte(m.Topic)},
 			{Key: "webhookd-source-partition", Value: []byte(strconv.Itoa(m.Partition))},
 			{Key: "webhookd-source-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
 			{Key: "webhookd-received-at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		}, m.Headers...),
+		}, extra...), m.Headers...),
 	})
 }
+
+// maxInvalidValue is the most of an invalid message's value the invalid
+// topic keeps.
+const maxInvalidValue = 512 << 10
 
 func (s *KafkaSink) writeRecord(ctx context.Context, topic, key string, r Record) error {
 	b, err := json.Marshal(r)

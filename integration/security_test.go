@@ -114,11 +114,16 @@ func TestOversizedMessagesGoToTheInvalidTopic(t *testing.T) {
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
 	w := s.start()
 	huge := strings.Replace(payout("acme", "c", "huge", "p1"), `"player_currency"`, `"padding":"`+strings.Repeat("x", 5000)+`","player_currency"`, 1)
-	s.publish("k", huge, payout("acme", "c", "after", "p1"))
-	waitHandled(t, w, 2)
+	// Over the invalid topic's own cap (512 KiB): kept cut, with its length.
+	giant := strings.Replace(huge, strings.Repeat("x", 5000), strings.Repeat("y", 700<<10), 1)
+	s.publish("k", huge, giant, payout("acme", "c", "after", "p1"))
+	waitHandled(t, w, 3)
 	testenv.Eventually(t, 5*time.Second, "the valid event delivered", func() bool { return rc.Count() == 1 })
-	inv := readTopic(t, s.cfg.Kafka.Brokers, s.cfg.Consumer.InvalidTopic, 1)
+	inv := readTopic(t, s.cfg.Kafka.Brokers, s.cfg.Consumer.InvalidTopic, 2)
 	if string(inv[0].Value) != huge || !strings.Contains(header(inv[0], "webhookd-reason"), "consumer.max_message_bytes") {
 		t.Fatalf("invalid topic got %d bytes, reason %q", len(inv[0].Value), header(inv[0], "webhookd-reason"))
+	}
+	if len(inv[1].Value) != 512<<10 || header(inv[1], "webhookd-truncated-from-bytes") != fmt.Sprint(len(giant)) || header(inv[1], "webhookd-source-offset") != "1" {
+		t.Fatalf("the 700 KiB message: %d bytes kept, headers %v", len(inv[1].Value), inv[1].Headers)
 	}
 }
