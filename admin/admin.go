@@ -95,6 +95,7 @@ var routes = []route{
 	{http.MethodPost, "/v1/subscriptions/{id}/enable", (*Handler).enableSubscription},
 	{http.MethodPost, "/v1/subscriptions/{id}/disable", (*Handler).disableSubscription},
 	{http.MethodPost, "/v1/subscriptions/{id}/test", (*Handler).testSubscription},
+	{http.MethodPost, "/v1/subscriptions/{id}/rotate-secret", (*Handler).rotateSecret},
 	{http.MethodPost, "/v1/send-test", (*Handler).sendTest},
 	{http.MethodGet, "/v1/dead-letters", (*Handler).listDeadLetters},
 	{http.MethodPost, "/v1/dead-letters/replay", (*Handler).replay},

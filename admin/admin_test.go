@@ -380,3 +380,46 @@ func nilIfEmpty(s string) any {
 	}
 	return s
 }
+
+// rotate-secret gives a new secret, shown in clear once, and keeps the
+// previous one signing for the grace period.
+func TestRotateSigningSecret(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	first := subscriptions.NewSigningSecret()
+	sub, err := f.store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://a.example/", EventTypes: event.Types[:1],
+		SigningSecret: first, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.secrets = append(f.secrets, first)
+	before := time.Now()
+	got := f.mustCall(http.StatusOK, http.MethodPost, "/v1/subscriptions/"+sub.ID+"/rotate-secret", `{"grace":"2h"}`)
+	next, _ := got["signing_secret"].(string)
+	if _, err := subscriptions.DecodeSigningSecret(next); err != nil || next == first {
+		t.Fatalf("new secret %q: %v", next, err)
+	}
+	shown := got["subscription"].(map[string]any)
+	if shown["signing_secret"] != config.Mask(next) || shown["previous_signing_secret"] != config.Mask(first) {
+		t.Fatalf("the subscription in the answer is not masked: %v", shown)
+	}
+	stored, _ := f.store.Get(ctx, sub.ID)
+	if stored.SigningSecret != next || stored.PreviousSigningSecret != first ||
+		stored.PreviousSecretExpiresAt.Before(before.Add(2*time.Hour-time.Second)) || stored.PreviousSecretExpiresAt.After(time.Now().Add(2*time.Hour)) {
+		t.Fatalf("stored %+v", stored)
+	}
+	if n := len(stored.SigningKeys(time.Now())); n != 2 {
+		t.Fatalf("%d signing keys during the grace period, want 2", n)
+	}
+	for body, field := range map[string]string{`{"grace":"soon"}`: "grace", `{"grace":"-1h"}`: "grace", `{"signing_secret":"nope"}`: "signing_secret"} {
+		if status, m := f.call(http.MethodPost, "/v1/subscriptions/"+sub.ID+"/rotate-secret", body); status != http.StatusBadRequest || m["field"] != field {
+			t.Errorf("%s: %d %v", body, status, m)
+		}
+	}
+	if status, _ := f.call(http.MethodPost, "/v1/subscriptions/nope/rotate-secret", ""); status != http.StatusNotFound {
+		t.Errorf("unknown id: %d", status)
+	}
+	if after, _ := f.store.Get(ctx, sub.ID); after.SigningSecret != next {
+		t.Fatal("a refused rotation changed the secret")
+	}
+}

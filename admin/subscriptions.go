@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/unibo/webhookd/subscriptions"
 )
@@ -151,4 +152,49 @@ func objectFields(b []byte) (map[string]json.RawMessage, error) {
 		return nil, badRequest("", "request body: a JSON object is required")
 	}
 	return fields, nil
+}
+
+type rotateRequest struct {
+	// Grace is how long the previous secret keeps signing too, as a Go
+	// duration ("24h", "0s"); 24h when empty.
+	Grace string `json:"grace"`
+	// SigningSecret is the new secret; a random one when empty.
+	SigningSecret string `json:"signing_secret"`
+}
+
+type rotateResponse struct {
+	Subscription subscriptions.Subscription `json:"subscription"`
+	// SigningSecret is the new secret, in clear: this answer is the only
+	// place the API shows it, for the partner's verifier.
+	SigningSecret string `json:"signing_secret"`
+}
+
+// rotateSecret is `webhookd subscriptions rotate-secret`: a new signing
+// secret, the previous one still signing for the grace period.
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
+	var req rotateRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	grace := 24 * time.Hour
+	if req.Grace != "" {
+		d, err := time.ParseDuration(req.Grace)
+		if err != nil || d < 0 {
+			return badRequest("grace", "must be a non-negative duration such as 24h or 0s, got %q", req.Grace)
+		}
+		grace = d
+	}
+	secret := req.SigningSecret
+	if secret == "" {
+		secret = subscriptions.NewSigningSecret()
+	}
+	sub, err := h.store.Update(r.Context(), r.PathValue("id"), func(s *subscriptions.Subscription) error {
+		s.RotateSigningSecret(secret, time.Now(), grace)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rotateResponse{Subscription: sub.Masked(), SigningSecret: sub.SigningSecret})
+	return nil
 }
