@@ -408,8 +408,8 @@ func TestRotateSigningSecret(t *testing.T) {
 		stored.PreviousSecretExpiresAt.Before(before.Add(2*time.Hour-time.Second)) || stored.PreviousSecretExpiresAt.After(time.Now().Add(2*time.Hour)) {
 		t.Fatalf("stored %+v", stored)
 	}
-	if n := len(stored.SigningKeys(time.Now())); n != 2 {
-		t.Fatalf("%d signing keys during the grace period, want 2", n)
+	if keys, _ := stored.SigningKeys(time.Now()); len(keys) != 2 {
+		t.Fatalf("%d signing keys during the grace period, want 2", len(keys))
 	}
 	for body, field := range map[string]string{`{"grace":"soon"}`: "grace", `{"grace":"-1h"}`: "grace", `{"signing_secret":"nope"}`: "signing_secret"} {
 		if status, m := f.call(http.MethodPost, "/v1/subscriptions/"+sub.ID+"/rotate-secret", body); status != http.StatusBadRequest || m["field"] != field {

@@ -72,8 +72,8 @@ func (p Policy) Retryable(res Result) bool {
 	switch {
 	case res.Err == nil, res.Status == http.StatusGone:
 		return false
-	case errors.As(res.Err, new(*BlockedError)):
-		return false // the policy will refuse it again
+	case errors.As(res.Err, new(*BlockedError)), errors.As(res.Err, new(*SigningError)):
+		return false // it would be refused again
 	case errors.Is(res.Err, ErrCircuitOpen):
 		return p.circuit
 	case errors.Is(res.Err, ErrTimeout), errors.Is(res.Err, errStalled):

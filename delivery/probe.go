@@ -30,6 +30,9 @@ func ProbeWith(guard egress.Policy) ProbeFunc {
 // partner tooling, not the delivery path.
 // The egress policy applies as it does to deliveries.
 func Probe(ctx context.Context, guard egress.Policy, ep Endpoint, body []byte, timeout time.Duration) ProbeResult {
+	if ep.signingErr != nil {
+		return ProbeResult{Err: ep.signingErr}
+	}
 	if guard.RequiresHTTPS() && !egress.IsHTTPS(ep.URL) {
 		return ProbeResult{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
 	}

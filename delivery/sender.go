@@ -41,11 +41,20 @@ type Endpoint struct {
 	// SigningKeys, when any, sign the request with the Standard Webhooks
 	// headers webhook-timestamp and webhook-signature (one signature per key).
 	SigningKeys [][]byte
+	// signingErr is why the subscription's secret cannot sign: the delivery
+	// fails rather than go out unsigned.
+	signingErr error
 }
 
 // EndpointOf is where sub's deliveries go, signed with the keys valid at now.
 func EndpointOf(sub *subscriptions.Subscription, webhookID string, now time.Time) Endpoint {
-	return Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: webhookID, SigningKeys: sub.SigningKeys(now)}
+	ep := Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: webhookID}
+	keys, err := sub.SigningKeys(now)
+	if err != nil {
+		ep.signingErr = &SigningError{Err: err}
+	}
+	ep.SigningKeys = keys
+	return ep
 }
 
 // Result is the outcome of one delivery attempt.
@@ -79,6 +88,15 @@ type BlockedError struct{ Err error }
 
 func (e *BlockedError) Error() string { return "delivery refused: " + e.Err.Error() }
 func (e *BlockedError) Unwrap() error { return e.Err }
+
+// SigningError is a delivery that was not sent because the subscription's
+// signing secret is unusable: sending it unsigned would downgrade what the
+// partner was promised. It is not retried (it would fail the same way);
+// fix the secret, then replay the dead letters.
+type SigningError struct{ Err error }
+
+func (e *SigningError) Error() string { return "not sent: " + e.Err.Error() }
+func (e *SigningError) Unwrap() error { return e.Err }
 
 // ErrTimeout marks a delivery that got no complete answer within the
 // configured delivery timeout.
@@ -160,6 +178,9 @@ func (s *Sender) Close() {
 // with ErrCircuitOpen.
 func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	start := time.Now()
+	if ep.signingErr != nil {
+		return Result{Err: ep.signingErr}
+	}
 	if s.requireHTTPS && !egress.IsHTTPS(ep.URL) {
 		// Stored before delivery.require_https was set.
 		return Result{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
@@ -189,7 +210,7 @@ func classify(ctx context.Context, res Result) outcome {
 		return succeeded
 	case ctx.Err() != nil:
 		return neutral // we are shutting down; the partner did nothing wrong
-	case errors.As(res.Err, new(*BlockedError)):
+	case errors.As(res.Err, new(*BlockedError)), errors.As(res.Err, new(*SigningError)):
 		return neutral // refused here; the partner was never reached
 	case errors.Is(res.Err, ErrTimeout):
 		return timedOut

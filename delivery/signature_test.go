@@ -183,3 +183,29 @@ func TestBlockedDeliveriesReachNobody(t *testing.T) {
 		t.Fatalf("plain http with require_https: %v, %d hits", res.Err, hits.Load())
 	}
 }
+
+// A subscription whose stored secret is unusable is not delivered unsigned:
+// the attempt fails, reaching no one, is not retried, and leaves the
+// endpoint's circuit alone.
+func TestUnusableSecretFailsInsteadOfSendingUnsigned(t *testing.T) {
+	var c capture
+	srv := httptest.NewServer(&c)
+	defer srv.Close()
+	s := testSender(time.Second)
+	defer s.Close()
+	sub := &subscriptions.Subscription{ID: "sub_1", URL: srv.URL, SigningSecret: "whsec_edited-by-hand"}
+	res := s.Send(context.Background(), EndpointOf(sub, "msg_1", time.Now()), []byte(`{}`))
+	var se *SigningError
+	if !errors.As(res.Err, &se) || !strings.Contains(res.Err.Error(), "signing_secret") {
+		t.Fatalf("got %v, want a *SigningError naming the field", res.Err)
+	}
+	c.mu.Lock()
+	n := len(c.headers)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+	if NewPolicy(config.Defaults().Delivery).Retryable(res) || classify(context.Background(), res) != neutral {
+		t.Fatal("an unusable secret must be neither retried nor held against the endpoint")
+	}
+}

@@ -227,11 +227,17 @@ func TestSigningSecretValidationAndRotation(t *testing.T) {
 	if sub.SigningSecret != second || sub.PreviousSigningSecret != first || sub.Validate() != nil {
 		t.Fatalf("after rotation: %+v", sub)
 	}
-	if n := len(sub.SigningKeys(now)); n != 2 {
-		t.Fatalf("%d keys during the grace period", n)
+	if keys, err := sub.SigningKeys(now); len(keys) != 2 || err != nil {
+		t.Fatalf("%d keys during the grace period (%v)", len(keys), err)
 	}
-	if n := len(sub.SigningKeys(now.Add(2 * time.Hour))); n != 1 {
-		t.Fatalf("%d keys after the grace period", n)
+	if keys, err := sub.SigningKeys(now.Add(2 * time.Hour)); len(keys) != 1 || err != nil {
+		t.Fatalf("%d keys after the grace period (%v)", len(keys), err)
+	}
+	// A secret edited into something unusable never means "send unsigned".
+	broken := sub
+	broken.SigningSecret = "whsec_broken"
+	if keys, err := broken.SigningKeys(now); err == nil || keys != nil {
+		t.Fatalf("an unusable secret gave keys %v, err %v", keys, err)
 	}
 	m := sub.Masked()
 	if strings.Contains(m.SigningSecret, second[6:20]) || strings.Contains(m.PreviousSigningSecret, first[6:20]) {

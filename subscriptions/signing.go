@@ -46,21 +46,27 @@ func DecodeSigningSecret(secret string) ([]byte, error) {
 
 // SigningKeys returns the HMAC keys deliveries are signed with at now: the
 // current secret's, then the previous one's while its grace period lasts.
-// None when the subscription has no signing secret.
-func (s *Subscription) SigningKeys(now time.Time) [][]byte {
+// None when the subscription has no signing secret. A stored secret that
+// does not decode (edited in Redis by hand) is an error, never a reason to
+// send unsigned: the caller fails the delivery instead.
+func (s *Subscription) SigningKeys(now time.Time) ([][]byte, error) {
 	if s.SigningSecret == "" {
-		return nil
+		return nil, nil
 	}
 	keys := make([][]byte, 0, 2)
-	if k, err := DecodeSigningSecret(s.SigningSecret); err == nil {
+	k, err := DecodeSigningSecret(s.SigningSecret)
+	if err != nil {
+		return nil, fmt.Errorf("subscription %s: signing_secret %w", s.ID, err)
+	}
+	keys = append(keys, k)
+	if s.PreviousSigningSecret != "" && now.Before(s.PreviousSecretExpiresAt) {
+		k, err := DecodeSigningSecret(s.PreviousSigningSecret)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s: previous_signing_secret %w", s.ID, err)
+		}
 		keys = append(keys, k)
 	}
-	if s.PreviousSigningSecret != "" && now.Before(s.PreviousSecretExpiresAt) {
-		if k, err := DecodeSigningSecret(s.PreviousSigningSecret); err == nil {
-			keys = append(keys, k)
-		}
-	}
-	return keys
+	return keys, nil
 }
 
 // RotateSigningSecret makes next the signing secret and keeps the current
