@@ -131,12 +131,7 @@ func (h *Handler) sendTest(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) runProbes(r *http.Request, ep delivery.Endpoint, cases []delivery.ProbeCase, timeout time.Duration) probeReport {
 	rep := probeReport{SubscriptionID: ep.SubscriptionID, URL: ep.URL, Results: make([]probeResult, 0, len(cases))}
 	// A partner echoing the request must not make the API show the key.
-	scrub := func(s string) string {
-		if ep.APIKey == "" {
-			return s
-		}
-		return strings.ReplaceAll(s, ep.APIKey, config.Mask(ep.APIKey))
-	}
+	scrub := func(s string) string { return scrubSecret(s, ep.APIKey) }
 	for _, o := range delivery.RunProbes(r.Context(), h.probe, ep, cases, timeout) {
 		res := probeResult{
 			Test: o.Case, Expected: o.Want, OK: o.OK, Status: o.Status,
@@ -153,4 +148,20 @@ func (h *Handler) runProbes(r *http.Request, ep delivery.Endpoint, cases []deliv
 		rep.Results = append(rep.Results, res)
 	}
 	return rep
+}
+
+// scrubSecret masks secret in s, also when s was cut in the middle of it
+// (an answer excerpt ends wherever its 200 bytes do): a tail of s that is a
+// prefix of the secret, 4 bytes or longer, is masked too.
+func scrubSecret(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, secret, config.Mask(secret))
+	for n := min(len(secret)-1, len(s)); n >= 4; n-- {
+		if strings.HasSuffix(s, secret[:n]) {
+			return s[:len(s)-n] + "****"
+		}
+	}
+	return s
 }
