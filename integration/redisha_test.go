@@ -27,12 +27,13 @@ import (
 // redisModes are the deployments besides one server, each with the helper
 // that skips when it is not configured and the one that points a config at it.
 var redisModes = []struct {
-	name string
-	have func(testing.TB) testenv.RedisHA
-	use  func(testenv.RedisHA) func(*config.Config)
+	name, mode string
+	have       func(testing.TB) testenv.RedisHA
+	use        func(testenv.RedisHA) func(*config.Config)
 }{
-	{"sentinel", testenv.RedisSentinel, func(h testenv.RedisHA) func(*config.Config) { return h.Sentinel }},
-	{"cluster", testenv.RedisCluster, func(h testenv.RedisHA) func(*config.Config) { return h.Cluster }},
+	{"sentinel", config.RedisSentinel, testenv.RedisSentinel, func(h testenv.RedisHA) func(*config.Config) { return h.Sentinel }},
+	{"cluster", config.RedisCluster, testenv.RedisCluster, func(h testenv.RedisHA) func(*config.Config) { return h.Cluster }},
+	{"cluster endpoint", config.RedisCluster, testenv.RedisCluster, func(h testenv.RedisHA) func(*config.Config) { return h.ClusterEndpoint }},
 }
 
 // A worker configured with the Sentinels (or the cluster's nodes) loads the
@@ -46,14 +47,14 @@ func TestWorkerOverRedisSentinelAndCluster(t *testing.T) {
 			s.cfg.Subscriptions.PollInterval = time.Hour
 			s.cfg.Subscriptions.RefreshInterval = time.Hour
 			s.useRedis(mode.use(ha))
-			if got := s.cfg.Redis.Mode(); got != mode.name {
-				t.Fatalf("config mode %q, want %q", got, mode.name)
+			if got := s.cfg.Redis.Mode(); got != mode.mode {
+				t.Fatalf("config mode %q, want %q", got, mode.mode)
 			}
 			first := testenv.NewReceiver(t)
 			s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: first.URL})
 			w := s.start()
 
-			s.publish("p1", payout("acme", "c1", mode.name+"-1", "p1"))
+			s.publish("p1", payout("acme", "c1", "ha-1", "p1"))
 			waitHandled(t, w, 1)
 			if first.Count() != 1 {
 				t.Fatalf("%d deliveries, want 1", first.Count())
@@ -64,7 +65,7 @@ func TestWorkerOverRedisSentinelAndCluster(t *testing.T) {
 			testenv.Eventually(t, 2*time.Second, "the new subscription in the worker's table (pub/sub)", func() bool {
 				return strings.HasPrefix(check(w, "subscriptions").Detail, "2 subscriptions")
 			})
-			s.publish("p2", payout("acme", "c1", mode.name+"-2", "p2"))
+			s.publish("p2", payout("acme", "c1", "ha-2", "p2"))
 			waitHandled(t, w, 2)
 			if first.Count() != 2 || later.Count() != 1 {
 				t.Fatalf("deliveries %d and %d, want 2 and 1", first.Count(), later.Count())
@@ -313,4 +314,62 @@ func role(t *testing.T, addr string) string {
 	}
 	s, _ := r[0].(string)
 	return s
+}
+
+// redis.addr naming one node of a Redis Cluster without redis.cluster is a
+// likely mistake (a cluster's configuration endpoint looks like any
+// address): the node redirects every key it does not serve. The error says
+// what to set instead of only relaying the redirection.
+func TestOneClusterNodeWithoutClusterModeIsExplained(t *testing.T) {
+	ha := testenv.RedisCluster(t)
+	ctx := context.Background()
+	node := redis.NewClient(&redis.Options{Addr: ha.ClusterAddrs[0]})
+	defer func() { _ = node.Close() }()
+	cfg := testenv.Start(t).Config(t)
+	// A prefix whose slot another node serves.
+	for range 100 {
+		ha.Cluster(&cfg)
+		slot, err := node.ClusterKeySlot(ctx, cfg.Redis.KeyPrefix+"subscriptions").Result()
+		if err != nil {
+			t.Fatalf("CLUSTER KEYSLOT: %v", err)
+		}
+		if !servedBy(t, node, ha.ClusterAddrs[0], slot) {
+			break
+		}
+	}
+	cfg.Redis.Addrs, cfg.Redis.Addr = nil, ha.ClusterAddrs[0]
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rdb.Close() }()
+	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix)
+	_, loadErr := store.Load(ctx)
+	_, addErr := store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://hooks.acme.example/a",
+		EventTypes: event.Types[:], Enabled: true})
+	for what, err := range map[string]error{"load": loadErr, "add": addErr} {
+		t.Logf("%s: %v", what, err)
+		if err == nil || !strings.Contains(err.Error(), "redis.cluster") {
+			t.Errorf("%s over one cluster node in single-server mode: %v; want an error naming redis.cluster", what, err)
+		}
+	}
+}
+
+// servedBy reports whether the cluster node at addr serves slot.
+func servedBy(t *testing.T, c *redis.Client, addr string, slot int64) bool {
+	t.Helper()
+	ranges, err := c.ClusterSlots(context.Background()).Result()
+	if err != nil {
+		t.Fatalf("CLUSTER SLOTS: %v", err)
+	}
+	for _, r := range ranges {
+		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr == addr
+		}
+	}
+	t.Fatalf("slot %d is served by no node", slot)
+	return false
 }

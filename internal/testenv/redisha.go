@@ -78,6 +78,16 @@ func (h RedisHA) Cluster(cfg *config.Config) {
 	cfg.Redis.KeyPrefix = "{webhookd-test-" + ID() + "}:"
 }
 
+// ClusterEndpoint points cfg at one node of the Cluster deployment with
+// redis.cluster set, as a cluster's configuration endpoint is given; the
+// client finds the other nodes. The key prefix holds a hash tag.
+func (h RedisHA) ClusterEndpoint(cfg *config.Config) {
+	h.Cluster(cfg)
+	cfg.Redis.Addrs = nil
+	cfg.Redis.Addr = h.ClusterAddrs[len(h.ClusterAddrs)-1]
+	cfg.Redis.Cluster = true
+}
+
 // SentinelClient returns a client for the first Sentinel, closed at the end
 // of the test.
 func (h RedisHA) SentinelClient(t testing.TB) *redis.SentinelClient {
