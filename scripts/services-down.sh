@@ -38,6 +38,12 @@ fi
 
 log() { printf '[services-down] %s\n' "$*"; }
 
+# alive PID: the process runs (an exited one its parent has not reaped yet, a zombie, does not).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)" != Z ]
+}
+
 # stop NAME PIDFILE PATTERN: the pid must be alive and its command line must contain PATTERN
 # (guards against a stale pid file whose pid was reused by another process).
 stop() {
@@ -52,11 +58,11 @@ stop() {
   fi
   log "$name: SIGTERM pid $pid"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 40; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
+  for ((i = 0; i < 200; i++)); do
+    alive "$pid" || break
+    sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "$name: still alive after 20s, SIGKILL pid $pid"
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
