@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -41,10 +42,18 @@ func NewLogger(cfg config.Log) (*zap.Logger, error) {
 
 // RedisLogger routes go-redis's own pool messages ("failed to dial after 5
 // attempts") into zap at debug level: the subscription table already
-// reports an outage once, as a warning, and says when it ends.
+// reports an outage once, as a warning, and says when it ends. The one
+// exception is the Sentinel naming a master (at startup, and after a
+// failover): info, since the table says nothing when a failover costs it no
+// request.
 type RedisLogger struct{ Log *zap.Logger }
 
 // Printf implements go-redis's logging interface.
 func (l RedisLogger) Printf(_ context.Context, format string, v ...any) {
-	l.Log.Debug(fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "sentinel: new master") {
+		l.Log.Info(msg)
+		return
+	}
+	l.Log.Debug(msg)
 }

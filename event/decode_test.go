@@ -232,7 +232,7 @@ func TestCaseVariantsOfKnownKeysAreInvalid(t *testing.T) {
 	for in, field := range map[string]string{
 		`{"tenant_id":"acme","TENANT_ID":"evil","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`: "tenant_id",
 		`{"Tenant_Id":"evil","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`:                    "tenant_id",
-		"{\"tenant_id\":\"acme\",\"event_type\":\"PRIZE_PAYOUT_CREATED\",\"reque\u017ft_id\":\"x\"}":                 "request_id",
+		"{\"tenant_id\":\"acme\",\"event_type\":\"PRIZE_PAYOUT_CREATED\",\"reque\u017ft_id\":\"x\"}":               "request_id",
 	} {
 		_, err := Decode([]byte(in))
 		var ie *InvalidError

@@ -39,6 +39,12 @@ func TestMain(m *testing.M) {
 	} else {
 		fmt.Println("integration: no secured listeners: the SASL/TLS tests skip (see internal/testenv/secure.go)")
 	}
+	if os.Getenv("WEBHOOKD_TEST_REDIS_SENTINEL_ADDRS") != "" && os.Getenv("WEBHOOKD_TEST_REDIS_CLUSTER_ADDRS") != "" {
+		fmt.Printf("integration: Redis Sentinel %s (master %s) and Redis Cluster %s too\n",
+			os.Getenv("WEBHOOKD_TEST_REDIS_SENTINEL_ADDRS"), os.Getenv("WEBHOOKD_TEST_REDIS_SENTINEL_MASTER"), os.Getenv("WEBHOOKD_TEST_REDIS_CLUSTER_ADDRS"))
+	} else {
+		fmt.Println("integration: no Redis Sentinel or Cluster: their tests skip (see internal/testenv/redisha.go)")
+	}
 	os.Exit(m.Run())
 }
 

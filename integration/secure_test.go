@@ -35,7 +35,8 @@ import (
 // beside the plaintext ones (see testenv.Secure); they skip, saying which
 // variables to set, when those are not configured.
 
-// useRedis points the suite's config and store at another Redis setup.
+// useRedis points the suite's config and store at another Redis setup; the
+// store keeps the suite's rules (secrets sealed at rest).
 func (s *suite) useRedis(set func(*config.Config)) {
 	s.t.Helper()
 	set(&s.cfg)
@@ -47,8 +48,14 @@ func (s *suite) useRedis(set func(*config.Config)) {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { _ = rdb.Close() })
-	s.store = subscriptions.NewStore(rdb, s.cfg.Redis.KeyPrefix)
-	s.secrets = append(s.secrets, s.cfg.Redis.Password)
+	opts, err := subscriptions.ConfigOptions(s.cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.store = subscriptions.NewStore(rdb, s.cfg.Redis.KeyPrefix, opts...)
+	if s.cfg.Redis.Password != "" {
+		s.secrets = append(s.secrets, s.cfg.Redis.Password)
+	}
 }
 
 // useKafka points the suite's config at another Kafka listener.

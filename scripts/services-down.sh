@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Stop the Kafka broker and Redis started by scripts/services-up.sh, by their pid files only
-# (SIGTERM, up to ~20 s, then SIGKILL). Idempotent. `--purge` also deletes the Kafka data dir,
-# so the next services-up formats a fresh cluster.
+# Stop the Kafka broker, Redis and the Redis Sentinel and Cluster deployments (redis-ha) started by
+# scripts/services-up.sh, by their pid files only (SIGTERM, up to ~20 s, then SIGKILL). Idempotent.
+# `--purge` also deletes the Kafka data dir, so the next services-up formats a fresh cluster, and
+# the redis-ha state dir (sentinel.conf, nodes.conf, logs).
 #
-#   services-down.sh [--purge]          both services (kafka, then redis)
-#   services-down.sh kafka|redis ...    only the services named: the fault tests stop one of them
-#                                       and bring it back with `services-up.sh NAME`. Kafka keeps its
-#                                       data dir (unless --purge); Redis runs without persistence.
+#   services-down.sh [--purge]                   all services (kafka, redis, then redis-ha)
+#   services-down.sh kafka|redis|redis-ha ...    only the services named: the fault tests stop one
+#                                                of them and bring it back with `services-up.sh NAME`.
+#                                                Kafka keeps its data dir (unless --purge); the Redis
+#                                                servers run without persistence.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,24 +16,33 @@ STATE="$ROOT/.services"
 KPID="$STATE/kafka/kafka.pid"
 RPID="$STATE/redis/redis.pid"
 
-usage="usage: $0 [--purge] [kafka|redis ...]"
+HADIR="$STATE/redis-ha"
+
+usage="usage: $0 [--purge] [kafka|redis|redis-ha ...]"
 purge=0
-want_kafka=0 want_redis=0 named=0
+want_kafka=0 want_redis=0 want_ha=0 named=0
 for arg in "$@"; do
   case "$arg" in
     --purge) purge=1 ;;
     kafka) want_kafka=1 named=1 ;;
     redis) want_redis=1 named=1 ;;
+    redis-ha) want_ha=1 named=1 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
-if [ "$named" -eq 0 ]; then want_kafka=1 want_redis=1; fi
-if [ "$purge" -eq 1 ] && [ "$want_kafka" -eq 0 ]; then
-  echo "--purge wipes Kafka's data: it needs kafka among the services stopped" >&2; exit 2
+if [ "$named" -eq 0 ]; then want_kafka=1 want_redis=1 want_ha=1; fi
+if [ "$purge" -eq 1 ] && [ "$want_kafka" -eq 0 ] && [ "$want_ha" -eq 0 ]; then
+  echo "--purge wipes Kafka's data and redis-ha's state: it needs kafka or redis-ha among the services stopped" >&2; exit 2
 fi
 
 log() { printf '[services-down] %s\n' "$*"; }
+
+# alive PID: the process runs (an exited one its parent has not reaped yet, a zombie, does not).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)" != Z ]
+}
 
 # stop NAME PIDFILE PATTERN: the pid must be alive and its command line must contain PATTERN
 # (guards against a stale pid file whose pid was reused by another process).
@@ -47,11 +58,11 @@ stop() {
   fi
   log "$name: SIGTERM pid $pid"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 40; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
+  for ((i = 0; i < 200; i++)); do
+    alive "$pid" || break
+    sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "$name: still alive after 20s, SIGKILL pid $pid"
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
@@ -62,8 +73,18 @@ stop() {
 
 if [ "$want_kafka" -eq 1 ]; then stop kafka "$KPID" kafka.Kafka; fi
 if [ "$want_redis" -eq 1 ]; then stop redis "$RPID" redis-server; fi
+if [ "$want_ha" -eq 1 ]; then
+  # The Sentinel first: it would fail its master over if the master stopped under it.
+  for name in sentinel replica master cluster-0 cluster-1 cluster-2; do
+    stop "redis-ha $name" "$HADIR/$name.pid" redis-server
+  done
+fi
 
-if [ "$purge" -eq 1 ]; then
+if [ "$purge" -eq 1 ] && [ "$want_kafka" -eq 1 ]; then
   rm -rf "$STATE/kafka/data"
   log "kafka: data dir purged"
+fi
+if [ "$purge" -eq 1 ] && [ "$want_ha" -eq 1 ]; then
+  rm -rf "$HADIR"
+  log "redis-ha: state dir purged"
 fi

@@ -20,14 +20,29 @@
 # A broker or Redis already running from before these existed is left alone, with a warning saying
 # how to restart it.
 #
-# `services-up.sh kafka` or `services-up.sh redis` starts (and waits for) only the service named, so
-# a fault test can bring back the one it stopped with `services-down.sh NAME`; no argument means both.
+# redis-ha: the Redis deployments go-redis's universal client supports besides one server, each in
+# processes of its own (the fault tests stop and restart the plain Redis; these are not touched):
+#   Sentinel: a master on REDIS_SENTINEL_MASTER_PORT (REDIS_PORT+2, 6381) with one replica on
+#             REDIS_SENTINEL_REPLICA_PORT (REDIS_PORT+3, 6382), monitored as REDIS_SENTINEL_MASTER
+#             (webhookd-test) by one Sentinel on REDIS_SENTINEL_PORT (REDIS_PORT+20000, 26379), quorum 1,
+#             so that `SENTINEL FAILOVER webhookd-test` swaps master and replica (the tests do).
+#   Cluster:  three masters, no replicas, on REDIS_CLUSTER_PORT (REDIS_PORT+621, 7000) and the next
+#             two ports (cluster bus on each port + 10000: 17000-17002).
+# State (pid, log, sentinel.conf, nodes.conf) in .services/redis-ha/; no persistence. What answers
+# healthy is left alone; a deployment found half up (a process gone, a cluster not formed) is
+# stopped and recreated empty.
+#
+# `services-up.sh kafka`, `services-up.sh redis` or `services-up.sh redis-ha` starts (and waits for)
+# only the services named, so a fault test can bring back the one it stopped with
+# `services-down.sh NAME`; no argument means all three.
 #
 # Env: KAFKA_VERSION (default 4.1.1), LOG4J_VERSION (default per Kafka version), KAFKA_PORT (9092),
 #      KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), REDIS_PORT (6379), KAFKA_HEAP_OPTS (-Xms512m -Xmx1g),
 #      SERVICES_WAIT_SECONDS (90), MVN_ARGS (extra mvn args, e.g. -Dmaven.repo.local=...),
 #      KAFKA_SASL_PORT, KAFKA_SASL_SSL_PORT, KAFKA_SASL_USER (webhookd), KAFKA_SASL_PASSWORD,
-#      REDIS_TLS_PORT, REDIS_ACL_USER (webhookd), REDIS_ACL_PASSWORD: test-only credentials.
+#      REDIS_TLS_PORT, REDIS_ACL_USER (webhookd), REDIS_ACL_PASSWORD: test-only credentials;
+#      REDIS_SENTINEL_MASTER_PORT, REDIS_SENTINEL_REPLICA_PORT, REDIS_SENTINEL_PORT,
+#      REDIS_SENTINEL_MASTER, REDIS_CLUSTER_PORT (see redis-ha above).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +64,11 @@ KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-webhookd-kafka-test-secret}"
 REDIS_TLS_PORT="${REDIS_TLS_PORT:-$((REDIS_PORT + 1))}"
 REDIS_ACL_USER="${REDIS_ACL_USER:-webhookd}"
 REDIS_ACL_PASSWORD="${REDIS_ACL_PASSWORD:-webhookd-redis-test-secret}"
+REDIS_SENTINEL_MASTER_PORT="${REDIS_SENTINEL_MASTER_PORT:-$((REDIS_PORT + 2))}"
+REDIS_SENTINEL_REPLICA_PORT="${REDIS_SENTINEL_REPLICA_PORT:-$((REDIS_PORT + 3))}"
+REDIS_SENTINEL_PORT="${REDIS_SENTINEL_PORT:-$((REDIS_PORT + 20000))}"
+REDIS_SENTINEL_MASTER="${REDIS_SENTINEL_MASTER:-webhookd-test}"
+REDIS_CLUSTER_PORT="${REDIS_CLUSTER_PORT:-$((REDIS_PORT + 621))}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-90}"
 
@@ -59,6 +79,7 @@ KLOGS="$KDIR/logs"
 KPID="$KDIR/kafka.pid"
 KPROPS="$KDIR/server.properties"
 RDIR="$STATE/redis"
+HADIR="$STATE/redis-ha"
 TLS="$STATE/tls"
 # SCRAM users are in Kafka's metadata log: this marker in the data dir says they were added.
 SCRAM_MARK="$DATA/.webhookd-scram-user"
@@ -70,16 +91,17 @@ RPORTF="$RDIR/redis.port"
 log() { printf '[services-up] %s\n' "$*"; }
 die() { printf '[services-up] ERROR: %s\n' "$*" >&2; exit 1; }
 
-want_kafka=0 want_redis=0
+want_kafka=0 want_redis=0 want_ha=0
 for arg in "$@"; do
   case "$arg" in
     kafka) want_kafka=1 ;;
     redis) want_redis=1 ;;
-    -h|--help) echo "usage: $0 [kafka|redis ...]"; exit 0 ;;
-    *) echo "usage: $0 [kafka|redis ...]" >&2; exit 2 ;;
+    redis-ha) want_ha=1 ;;
+    -h|--help) echo "usage: $0 [kafka|redis|redis-ha ...]"; exit 0 ;;
+    *) echo "usage: $0 [kafka|redis|redis-ha ...]" >&2; exit 2 ;;
   esac
 done
-if [ "$#" -eq 0 ]; then want_kafka=1 want_redis=1; fi
+if [ "$#" -eq 0 ]; then want_kafka=1 want_redis=1 want_ha=1; fi
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -161,7 +183,7 @@ tls_material
 
 # ---------------------------------------------------------------- tools
 # redis-cli is also the check that Redis answers.
-if [ "$want_redis" -eq 1 ] && { ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; }; then
+if [ "$((want_redis + want_ha))" -gt 0 ] && { ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; }; then
   log "installing redis-server (apt)"; apt_install redis-server
 fi
 if [ "$want_kafka" -eq 1 ]; then
@@ -244,6 +266,128 @@ else
   echo $! >"$KPID"
   echo "$KAFKA_PORT" >"$KPORTF"
   started_kafka=1
+fi
+
+# ---------------------------------------------------------------- redis-ha: Sentinel and Cluster
+# Started while Kafka boots; each step waits at most HA_WAIT seconds and fails loudly with the logs.
+HA_WAIT=20
+
+# rcli PORT ARGS...: one redis-cli call, its reply without CRs (errors too: redis-cli prints them).
+rcli() { local port="$1"; shift; timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>&1 | tr -d '\r'; }
+pong() { [ "$(rcli "$1" ping)" = "PONG" ]; }
+# field PORT SECTION NAME: a field of INFO SECTION.
+info_field() { rcli "$1" info "$2" | sed -n "s/^$3://p"; }
+ha_logs() {
+  local f
+  for f in "$HADIR"/*.log; do
+    [ -f "$f" ] || continue
+    echo "----- tail of $f -----" >&2; tail -n 20 "$f" >&2
+  done
+}
+ha_die() { ha_logs; die "$*"; }
+# ha_wait WHAT CMD...: retry CMD every 0.2 s for up to HA_WAIT seconds.
+ha_wait() {
+  local what="$1" end=$((SECONDS + HA_WAIT)); shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$end" ] || ha_die "redis-ha: $what not within ${HA_WAIT}s"
+    sleep 0.2
+  done
+}
+# ha_server NAME PORT ARGS...: a daemonized redis-server, pid/port/log in $HADIR, data dir $HADIR/NAME.
+ha_server() {
+  local name="$1" port="$2"; shift 2
+  mkdir -p "$HADIR/$name"
+  echo "$port" >"$HADIR/$name.port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$HADIR/$name" --pidfile "$HADIR/$name.pid" --logfile "$HADIR/$name.log" "$@" \
+    || ha_die "redis-ha: redis-server $name on 127.0.0.1:$port did not start"
+}
+ha_port_free() {
+  if tcp_answers "$1"; then
+    die "redis-ha: 127.0.0.1:$1 is taken by another process; set ${2} (see the head of this script)"
+  fi
+}
+
+sentinel_master() { rcli "$REDIS_SENTINEL_PORT" SENTINEL get-master-addr-by-name "$REDIS_SENTINEL_MASTER" | paste -sd: -; }
+# Healthy: the Sentinel names one of our two servers as master, both answer, the other replicates it,
+# and the Sentinel knows the replica (so that a failover has somewhere to go).
+sentinel_healthy() {
+  local master replica
+  pong "$REDIS_SENTINEL_PORT" || return 1
+  case "$(sentinel_master)" in
+    "127.0.0.1:$REDIS_SENTINEL_MASTER_PORT") master=$REDIS_SENTINEL_MASTER_PORT replica=$REDIS_SENTINEL_REPLICA_PORT ;;
+    "127.0.0.1:$REDIS_SENTINEL_REPLICA_PORT") master=$REDIS_SENTINEL_REPLICA_PORT replica=$REDIS_SENTINEL_MASTER_PORT ;;
+    *) return 1 ;;
+  esac
+  [ "$(info_field "$master" replication role)" = master ] || return 1
+  [ "$(info_field "$replica" replication master_port)" = "$master" ] || return 1
+  [ "$(info_field "$replica" replication master_link_status)" = up ] || return 1
+  rcli "$REDIS_SENTINEL_PORT" SENTINEL master "$REDIS_SENTINEL_MASTER" | grep -A1 -x num-slaves | tail -n 1 | grep -qx 1
+}
+replica_linked() { [ "$(info_field "$REDIS_SENTINEL_REPLICA_PORT" replication master_link_status)" = up ]; }
+
+cluster_ports() { echo "$REDIS_CLUSTER_PORT" "$((REDIS_CLUSTER_PORT + 1))" "$((REDIS_CLUSTER_PORT + 2))"; }
+cluster_healthy() {
+  local port
+  for port in $(cluster_ports); do
+    rcli "$port" cluster info | grep -qx 'cluster_state:ok' || return 1
+    rcli "$port" cluster info | grep -qx 'cluster_known_nodes:3' || return 1
+  done
+}
+all_pong() { local port; for port in "$@"; do pong "$port" || return 1; done; }
+
+if [ "$want_ha" -eq 1 ]; then
+  mkdir -p "$HADIR"
+  if sentinel_healthy && cluster_healthy; then
+    log "redis-ha already answers: Sentinel 127.0.0.1:$REDIS_SENTINEL_PORT ($REDIS_SENTINEL_MASTER at $(sentinel_master)), Cluster 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 2))"
+  else
+    if compgen -G "$HADIR/*.pid" >/dev/null; then
+      log "redis-ha is half up: stopping what is left and starting it again empty"
+      "$ROOT/scripts/services-down.sh" redis-ha
+    fi
+    ha_port_free "$REDIS_SENTINEL_MASTER_PORT" REDIS_SENTINEL_MASTER_PORT
+    ha_port_free "$REDIS_SENTINEL_REPLICA_PORT" REDIS_SENTINEL_REPLICA_PORT
+    ha_port_free "$REDIS_SENTINEL_PORT" REDIS_SENTINEL_PORT
+    for port in $(cluster_ports); do ha_port_free "$port" REDIS_CLUSTER_PORT; done
+
+    log "starting redis-ha: Sentinel master 127.0.0.1:$REDIS_SENTINEL_MASTER_PORT, replica :$REDIS_SENTINEL_REPLICA_PORT, Sentinel :$REDIS_SENTINEL_PORT; Cluster :$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 2))"
+    rm -f "$HADIR"/*.log
+    # No 5 s wait for more replicas before a full sync: the replica links at once (after a failover too).
+    ha_server master "$REDIS_SENTINEL_MASTER_PORT" --repl-diskless-sync-delay 0
+    ha_server replica "$REDIS_SENTINEL_REPLICA_PORT" --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$REDIS_SENTINEL_MASTER_PORT"
+    for i in 0 1 2; do
+      rm -f "$HADIR/cluster-$i/nodes.conf"
+      ha_server "cluster-$i" "$((REDIS_CLUSTER_PORT + i))" --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 2000
+    done
+    # A Sentinel rewrites its configuration file: a fresh one each time. It starts once the replica
+    # is linked, so that its first INFO of the master lists the replica.
+    ha_wait "the Sentinel's replica linked to its master" replica_linked
+    mkdir -p "$HADIR/sentinel"
+    cat >"$HADIR/sentinel.conf" <<CONF
+port $REDIS_SENTINEL_PORT
+bind 127.0.0.1
+daemonize yes
+pidfile $HADIR/sentinel.pid
+logfile $HADIR/sentinel.log
+dir $HADIR/sentinel
+sentinel monitor $REDIS_SENTINEL_MASTER 127.0.0.1 $REDIS_SENTINEL_MASTER_PORT 1
+sentinel down-after-milliseconds $REDIS_SENTINEL_MASTER 2000
+sentinel failover-timeout $REDIS_SENTINEL_MASTER 10000
+CONF
+    echo "$REDIS_SENTINEL_PORT" >"$HADIR/sentinel.port"
+    redis-server "$HADIR/sentinel.conf" --sentinel || ha_die "redis-ha: the Sentinel did not start"
+
+    # shellcheck disable=SC2046  # three ports, split on purpose
+    ha_wait "the cluster nodes answering" all_pong $(cluster_ports)
+    # shellcheck disable=SC2046
+    timeout 60 redis-cli --cluster create $(cluster_ports | sed 's/[0-9][0-9]*/127.0.0.1:&/g') \
+      --cluster-replicas 0 --cluster-yes >"$HADIR/cluster-create.out" 2>&1 \
+      || { cat "$HADIR/cluster-create.out" >&2; ha_die "redis-ha: redis-cli --cluster create failed"; }
+    ha_wait "cluster_state:ok on the three cluster nodes" cluster_healthy
+    ha_wait "the Sentinel monitoring its master and replica" sentinel_healthy
+    log "redis-ha ready: Sentinel 127.0.0.1:$REDIS_SENTINEL_PORT ($REDIS_SENTINEL_MASTER at $(sentinel_master)), Cluster 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 2)) (after ${SECONDS}s)"
+  fi
 fi
 
 # ---------------------------------------------------------------- wait

@@ -235,7 +235,7 @@ func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
+		return Snapshot{}, fmt.Errorf("load subscriptions: %w", s.explain(err, all, ver, epoch))
 	}
 	entries, err := all.Result()
 	if err != nil {
@@ -275,7 +275,7 @@ func sortSubscriptions(subs []Subscription) {
 func (s *Store) Version(ctx context.Context) (int64, error) {
 	v, err := parseVersion(s.rdb.Get(ctx, s.versionKey))
 	if err != nil {
-		return 0, fmt.Errorf("read subscriptions version: %w", err)
+		return 0, fmt.Errorf("read subscriptions version: %w", s.explain(err))
 	}
 	return v, nil
 }
@@ -311,7 +311,7 @@ func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
 		return Subscription{}, fmt.Errorf("get subscription %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Subscription{}, fmt.Errorf("get subscription %q: %w", id, err)
+		return Subscription{}, fmt.Errorf("get subscription %q: %w", id, s.explain(err))
 	}
 	return s.decode(id, raw)
 }
@@ -544,7 +544,7 @@ func (s *Store) commit(ctx context.Context, plan func(tx *redis.Tx) (mutation, e
 			return err
 		}, s.hashKey, s.versionKey)
 		if !errors.Is(err, redis.TxFailedErr) {
-			return err
+			return s.explain(err)
 		}
 		if attempt == maxAttempts {
 			return fmt.Errorf("other writers kept changing the table, gave up after %d attempts: %w", attempt, err)
@@ -558,6 +558,46 @@ func (s *Store) commit(ctx context.Context, plan func(tx *redis.Tx) (mutation, e
 		}
 		pause = min(2*pause, 50*time.Millisecond)
 	}
+}
+
+// clusterHint is what to configure when a Redis Cluster node is dialled as
+// one server.
+const clusterHint = "the server is a Redis Cluster node: set redis.cluster: true " +
+	"(or list the cluster's nodes in redis.addrs) with a {hash tag} in redis.key_prefix"
+
+// explain adds clusterHint to err when a Redis Cluster node answered a
+// client that takes it for one server (redis.addr without redis.cluster,
+// easily done with a cluster's configuration endpoint): the node redirects
+// (MOVED, ASK) every key it does not serve, and a transaction holding such a
+// key aborts saying only EXECABORT, the redirection being in its commands'
+// errors (cmds). A cluster client follows redirections itself: its errors
+// are left as they are.
+func (s *Store) explain(err error, cmds ...redis.Cmder) error {
+	if err == nil {
+		return nil
+	}
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		return err
+	}
+	errs := []error{err}
+	for _, c := range cmds {
+		errs = append(errs, c.Err())
+	}
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		_, moved := redis.IsMovedError(e)
+		_, ask := redis.IsAskError(e)
+		switch {
+		case !moved && !ask:
+		case e == err:
+			return fmt.Errorf("%w: %s", err, clusterHint)
+		default:
+			return fmt.Errorf("%w (%w): %s", err, e, clusterHint)
+		}
+	}
+	return err
 }
 
 // WatchChanges calls notify once the change channel is subscribed (a change

@@ -1,0 +1,30 @@
+package app
+
+import (
+	"context"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// go-redis's own messages are debug lines, except a Sentinel naming a new
+// master, which an operator looking at info lines must see after a failover.
+// The formats are go-redis's (sentinel.go, pool.go).
+func TestRedisLoggerLevels(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	l := RedisLogger{Log: zap.New(core)}
+	l.Printf(context.Background(), "sentinel: new master=%q addr=%q", "webhookd", "10.0.0.2:6379")
+	l.Printf(context.Background(), "redis: connection pool: failed to dial after %d attempts: %v", 5, "refused")
+	all := logs.All()
+	if len(all) != 2 {
+		t.Fatalf("%d lines, want 2", len(all))
+	}
+	if all[0].Level != zapcore.InfoLevel || all[0].Message != `sentinel: new master="webhookd" addr="10.0.0.2:6379"` {
+		t.Errorf("new master line: %v %q, want info", all[0].Level, all[0].Message)
+	}
+	if all[1].Level != zapcore.DebugLevel {
+		t.Errorf("pool line at %v, want debug", all[1].Level)
+	}
+}
