@@ -494,12 +494,12 @@ func (c Config) Validate() error {
 	positive("subscriptions.poll_interval", c.Subscriptions.PollInterval)
 	positive("subscriptions.refresh_interval", c.Subscriptions.RefreshInterval)
 	if c.Subscriptions.EncryptionKey != "" {
-		if err := checkAESKey(c.Subscriptions.EncryptionKey); err != nil {
+		if _, err := DecodeEncryptionKey(c.Subscriptions.EncryptionKey); err != nil {
 			bad("subscriptions.encryption_key", "%v", err)
 		}
 	}
 	for i, k := range c.Subscriptions.PreviousEncryptionKeys {
-		if err := checkAESKey(k); err != nil {
+		if _, err := DecodeEncryptionKey(k); err != nil {
 			bad("subscriptions.previous_encryption_keys", "entry %d: %v", i+1, err)
 		}
 	}
@@ -551,16 +551,20 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkAESKey checks a base64 AES-256 key; the error never quotes it.
-func checkAESKey(b64 string) error {
+// EncryptionKeyBytes is the size of subscriptions.encryption_key (AES-256).
+const EncryptionKeyBytes = 32
+
+// DecodeEncryptionKey reads a subscriptions encryption key: standard base64
+// of EncryptionKeyBytes bytes. The error never quotes the key.
+func DecodeEncryptionKey(b64 string) ([]byte, error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
-		return errors.New("must be standard base64 of 32 bytes (head -c 32 /dev/urandom | base64)")
+		return nil, errors.New("must be standard base64 of 32 bytes (head -c 32 /dev/urandom | base64)")
 	}
-	if len(raw) != 32 {
-		return fmt.Errorf("must decode to 32 bytes, got %d", len(raw))
+	if len(raw) != EncryptionKeyBytes {
+		return nil, fmt.Errorf("must decode to %d bytes, got %d", EncryptionKeyBytes, len(raw))
 	}
-	return nil
+	return raw, nil
 }
 
 func (c Config) validateKafkaSecurity(bad func(key, format string, args ...any)) {

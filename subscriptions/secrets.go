@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/unibo/webhookd/config"
 )
 
 // sealedPrefix starts every encrypted value stored in Redis:
@@ -19,7 +21,7 @@ import (
 const sealedPrefix = "enc:v1:"
 
 // EncryptionKeyBytes is the size of subscriptions.encryption_key (AES-256).
-const EncryptionKeyBytes = 32
+const EncryptionKeyBytes = config.EncryptionKeyBytes
 
 // Sealer encrypts API keys and signing secrets at rest with AES-256-GCM. It
 // seals with the current key and opens values sealed with it or with any of
@@ -67,21 +69,8 @@ func NewSealer(current string, previous []string) (*Sealer, error) {
 	return s, nil
 }
 
-// ParseEncryptionKey checks a base64 key of EncryptionKeyBytes bytes. The
-// error never quotes the key.
-func ParseEncryptionKey(b64 string) ([]byte, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-	if err != nil {
-		return nil, errors.New("must be standard base64 (generate one with: head -c 32 /dev/urandom | base64)")
-	}
-	if len(raw) != EncryptionKeyBytes {
-		return nil, fmt.Errorf("must decode to %d bytes, got %d", EncryptionKeyBytes, len(raw))
-	}
-	return raw, nil
-}
-
 func parseSealKey(b64 string) (sealKey, error) {
-	raw, err := ParseEncryptionKey(b64)
+	raw, err := config.DecodeEncryptionKey(b64)
 	if err != nil {
 		return sealKey{}, err
 	}
