@@ -42,24 +42,17 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
+	store, closeRDB, err := subscriptions.OpenStore(cfg)
 	if err != nil {
 		_ = sink.Close()
 		return nil, err
 	}
-	opts, err := subscriptions.ConfigOptions(cfg)
-	if err != nil {
-		_ = sink.Close()
-		_ = rdb.Close()
-		return nil, err
-	}
-	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...)
 	w := &Worker{
 		cfg:      cfg,
 		log:      log,
 		table:    subscriptions.NewTable(store, cfg.Subscriptions, log.Named("subscriptions")),
 		sink:     sink,
-		closeRDB: rdb.Close,
+		closeRDB: closeRDB,
 	}
 	m := metrics.New(
 		func() float64 { return float64(w.consumer.InFlight() + w.retries.InFlight()) },
@@ -73,7 +66,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	if cfg.Admin.Addr != "" {
 		var err error
 		if w.admin, err = newAdmin(cfg, store, log.Named("admin")); err != nil {
-			_ = rdb.Close()
+			_ = closeRDB()
 			_ = sink.Close()
 			return nil, err
 		}
@@ -83,7 +76,7 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		if w.admin != nil {
 			_ = w.admin.Close()
 		}
-		_ = rdb.Close()
+		_ = closeRDB()
 		_ = sink.Close()
 		return nil, err
 	}

@@ -126,6 +126,20 @@ func ConfigOptions(cfg config.Config) ([]StoreOption, error) {
 	return opts, nil
 }
 
+// OpenStore connects to cfg's Redis and returns the store with the
+// deployment's rules (ConfigOptions), and a function that closes its client.
+func OpenStore(cfg config.Config) (*Store, func() error, error) {
+	opts, err := ConfigOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := NewRedisClient(cfg.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewStore(rdb, cfg.Redis.KeyPrefix, opts...), rdb.Close, nil
+}
+
 // NewStore returns a store whose keys start with keyPrefix. Without options
 // it applies only the subscription's own validation and stores secrets in
 // clear; production callers pass ConfigOptions.

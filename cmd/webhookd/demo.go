@@ -79,16 +79,12 @@ func runDemo(ctx context.Context, g *globals, opsAddr string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	opts, err := subscriptions.ConfigOptions(cfg)
+	store, closeStore, err := subscriptions.OpenStore(cfg)
 	if err != nil {
 		return err
 	}
-	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rdb.Close() }()
-	sub, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...).Add(ctx, subscriptions.Subscription{
+	defer func() { _ = closeStore() }()
+	sub, err := store.Add(ctx, subscriptions.Subscription{
 		TenantID:   "tenant-demo",
 		URL:        recv.URL(),
 		EventTypes: event.Types[:],

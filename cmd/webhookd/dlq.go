@@ -127,16 +127,11 @@ func newReplayCmd(g *globals) *cobra.Command {
 }
 
 func replay(ctx context.Context, g *globals, cfg config.Config, filter delivery.DeadLetterFilter) error {
-	opts, err := subscriptions.ConfigOptions(cfg)
+	store, closeStore, err := subscriptions.OpenStore(cfg)
 	if err != nil {
 		return err
 	}
-	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rdb.Close() }()
-	store := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...)
+	defer func() { _ = closeStore() }()
 	var total, failed int
 	sum, err := delivery.Replay(ctx, cfg, store, filter, func(r delivery.Record, res delivery.Result) {
 		total++

@@ -42,16 +42,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 				printLag(out, grp.name, lags)
 			}
 
-			opts, err := subscriptions.ConfigOptions(cfg)
+			store, closeStore, err := subscriptions.OpenStore(cfg)
 			if err != nil {
 				return err
 			}
-			rdb, err := subscriptions.NewRedisClient(cfg.Redis)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = rdb.Close() }()
-			snap, err := subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...).Load(ctx)
+			defer func() { _ = closeStore() }()
+			snap, err := store.Load(ctx)
 			if err != nil {
 				fmt.Fprintf(out, "\nSubscriptions: Redis unreachable: %v\n", err)
 			} else {

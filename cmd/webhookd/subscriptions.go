@@ -41,16 +41,12 @@ func withStore(g *globals, fn func(*subscriptions.Store) error) error {
 	if err != nil {
 		return err
 	}
-	opts, err := subscriptions.ConfigOptions(cfg)
+	store, closeStore, err := subscriptions.OpenStore(cfg)
 	if err != nil {
 		return err
 	}
-	rdb, err := subscriptions.NewRedisClient(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rdb.Close() }()
-	return fn(subscriptions.NewStore(rdb, cfg.Redis.KeyPrefix, opts...))
+	defer func() { _ = closeStore() }()
+	return fn(store)
 }
 
 // fieldFlags maps a subscription field to the flag that sets it.
