@@ -53,6 +53,11 @@ func (p *partitionConsumer) run(ctx context.Context) {
 	tracker := newOffsetTracker()
 	p.commits.track(p.topic, p.partition, tracker)
 
+	// The lag gauge has a series from assignment on, not only once a message
+	// arrives: an idle or stuck partition must show up in alerts too.
+	seed := p.seedLag(ctx, r)
+	defer seed.wait()
+
 	// Deliveries run on a context that outlives the generation by at most
 	// the shutdown timeout, so in-flight work can finish after a revoke.
 	work, cancelWork := context.WithCancel(context.Background())
@@ -112,6 +117,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			break
 		}
 		tracker.start(m.Offset)
+		seed.fetched()
 		p.c.rec.Lag(p.topic, p.partition, max(m.HighWaterMark-m.Offset-1, 0))
 		lanes[laneOf(p.c.laneSeed, m.Key, &rr, len(lanes))] <- &m
 	}
@@ -134,8 +140,60 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		<-drained
 	}
 	p.commits.flush(p.topic, p.partition)
+	seed.wait()
 	p.c.rec.Released(p.topic, p.partition)
 	p.log.Debug("partition released")
+}
+
+// lagSeed reports a partition's lag from its assigned offset until the
+// first fetched message reports it: 0 at once, then the distance from the
+// assigned offset to the high watermark, read from the partition leader in
+// the background so fetching never waits for it.
+type lagSeed struct {
+	mu   sync.Mutex
+	done bool // a fetched message reported the lag, or the seed is over
+	wg   sync.WaitGroup
+}
+
+func (p *partitionConsumer) seedLag(ctx context.Context, r *kafka.Reader) *lagSeed {
+	s := &lagSeed{}
+	p.c.rec.Lag(p.topic, p.partition, 0)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		readCtx, cancel := context.WithTimeout(ctx, p.c.kafka.DialTimeout)
+		defer cancel()
+		lag, err := r.ReadLag(readCtx)
+		if err != nil {
+			p.log.Debug("cannot read the partition's lag at assignment; it is reported from the first message on", zap.Error(err))
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.done {
+			p.c.rec.Lag(p.topic, p.partition, max(lag, 0))
+		}
+	}()
+	return s
+}
+
+// fetched tells the seed a fetched message now reports the lag. Only the
+// first call takes the lock.
+func (s *lagSeed) fetched() {
+	if s.done {
+		return
+	}
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+}
+
+// wait ends the seed; after it, the seed reports nothing more.
+func (s *lagSeed) wait() {
+	s.wg.Wait()
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
 }
 
 // laneOf maps a key to a lane; keyless messages are spread round-robin.

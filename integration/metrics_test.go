@@ -27,17 +27,7 @@ func TestMetricsCountDeliveriesAndConsumption(t *testing.T) {
 	s.publish("junk", `{"not":"an event"}`)
 	waitHandled(t, w, 4)
 
-	var body string
-	testenv.Eventually(t, 5*time.Second, "metrics", func() bool {
-		resp, err := http.Get("http://" + w.OpsAddr() + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == http.StatusOK
-	})
+	body := scrape(t, w)
 	topic := s.cfg.Kafka.Topics[0]
 	for _, want := range []string{
 		`webhookd_deliveries_total{event_type="PRIZE_PAYOUT_SUCCEEDED",outcome="success",status_class="2xx"} 3`,
@@ -61,6 +51,48 @@ func TestMetricsCountDeliveriesAndConsumption(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", grepLines(body, "webhookd_"))
 	}
+}
+
+// An owned partition that has not delivered a message yet still has a lag
+// series: an alert on webhookd_consumer_lag must see an idle or stuck
+// partition from assignment on.
+func TestConsumerLagReportedFromAssignment(t *testing.T) {
+	s := newSuite(t)
+	w := s.start()
+	topic := s.cfg.Kafka.Topics[0]
+	var body string
+	testenv.Eventually(t, 10*time.Second, "a lag series for every partition", func() bool {
+		body = scrape(t, w)
+		for p := 0; p < s.cfg.Kafka.Partitions; p++ {
+			if !strings.Contains(body, fmt.Sprintf("webhookd_consumer_lag{partition=%q,topic=%q} 0\n", fmt.Sprint(p), topic)) {
+				return false
+			}
+		}
+		return true
+	})
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", grepLines(body, "webhookd_consumer_lag"))
+	}
+	if got := w.Consumer().Stats().Handled.Load(); got != 0 {
+		t.Fatalf("handled %d messages on an empty topic", got)
+	}
+}
+
+// scrape reads the worker's /metrics.
+func scrape(t *testing.T, w *testenv.Worker) string {
+	t.Helper()
+	var body string
+	testenv.Eventually(t, 5*time.Second, "metrics", func() bool {
+		resp, err := http.Get("http://" + w.OpsAddr() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	})
+	return body
 }
 
 func grepLines(s, substr string) string {
