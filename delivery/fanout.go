@@ -223,9 +223,15 @@ func (f *Fanout) settle(ctx context.Context, rec *Record, sub *subscriptions.Sub
 		f.log.Info("dead letter not written at shutdown; the delivery will be attempted again", append(recordFields(rec, res, ev), zap.Error(err))...)
 		return
 	}
-	f.stats.DeadLettered.Add(1)
-	f.rec.Delivery(string(rec.EventType), "dead_lettered", res.Status, 0, time.Time{})
+	f.deadLettered(rec)
 	log.Warn("webhook delivery failed; not retried", append(recordFields(rec, res, ev), zap.String("dead_letter_reason", rec.Reason))...)
+}
+
+// deadLettered counts a dead letter written for rec, in the stats and the
+// metrics: every path to the dead-letter topic goes through it.
+func (f *Fanout) deadLettered(rec *Record) {
+	f.stats.DeadLettered.Add(1)
+	f.rec.Delivery(string(rec.EventType), "dead_lettered", rec.LastStatus, 0, time.Time{})
 }
 
 func recordFields(rec *Record, res Result, ev event.Event) []zap.Field {

@@ -65,7 +65,7 @@ func (r *Retrier) Handle(ctx context.Context, m *kafka.Message) error {
 		if err := r.f.sink.Dead(ctx, rec); err != nil {
 			return consumer.ErrUnfinished
 		}
-		r.f.stats.DeadLettered.Add(1)
+		r.f.deadLettered(&rec)
 		r.f.log.Warn("retry dropped to the dead-letter topic: subscription deleted or disabled",
 			recordFields(&rec, Result{}, ev)...)
 		return nil
