@@ -76,7 +76,7 @@ func (b *bench) rawCeiling(ctx context.Context, res *scenarioResult, recvs []*re
 	}
 	res.add("raw HTTP ceiling (best)", best, "requests/s", "%.0f /s")
 	res.note("raw HTTP ceiling: %d POSTs of webhookd's payloads alternated over the same 2 receivers, from a Go client in a process of its own (as webhookd is), N goroutines over one shared http.Transport (MaxConnsPerHost = MaxIdleConnsPerHost = N); requests answered 2xx ÷ wall time of the run, best of: %s",
-		n, joinComma(tried))
+		n, strings.Join(tried, ", "))
 	return best, nil
 }
 
@@ -107,15 +107,4 @@ func (b *bench) naive(ctx context.Context, res *scenarioResult, st *stage, recvs
 		res.note("naive consumer: receivers counted %d distinct and %d duplicates, the consumer %d 2xx", ph.unique(), dups, nr.Posts)
 	}
 	return rate, nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }

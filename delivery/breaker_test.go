@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,20 +64,9 @@ func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
 		t.Fatal("successful probe did not close")
 	}
 	want := "open,half-open,open,half-open,closed"
-	if got := join(changes); got != want {
+	if got := strings.Join(changes, ","); got != want {
 		t.Fatalf("transitions %s, want %s", got, want)
 	}
-}
-
-func join(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += x
-	}
-	return out
 }
 
 func TestUnresponsiveEndpointOpensAndAbandonsOutstanding(t *testing.T) {
