@@ -27,10 +27,16 @@ func ReferenceDoc() string {
 	b.WriteString("Precedence: defaults, then the YAML file given with `--config`, then `WEBHOOKD_*` environment variables\n")
 	b.WriteString("(list values comma-separated; durations like `500ms`, `30s`, `5m`). `webhookd config validate -f FILE`\n")
 	b.WriteString("checks a file; `webhookd config print` shows the effective configuration with secrets masked.\n\n")
+	b.WriteString("Options of type *secret* are masked (`****` and at most their last four characters) in the startup\n")
+	b.WriteString("log line and in `config print`, and never quoted in an error.\n\n")
 	b.WriteString("| key | type | default | environment variable | what it does / trades |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for _, o := range Options {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", o.Key, typeName(o.Default), formatDefault(o.Default), o.Env(), o.Help)
+		typ := typeName(o.Default)
+		if o.Secret {
+			typ += ", *secret*"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", o.Key, typ, formatDefault(o.Default), o.Env(), o.Help)
 	}
 	return b.String()
 }
