@@ -9,14 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/unibo/webhookd/egress"
@@ -331,78 +330,47 @@ var Options = []Option{
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
-	cfg, err := load(viper.New())
-	if err != nil {
-		panic(fmt.Sprintf("config: defaults do not decode: %v", err))
-	}
+	cfg, _, _ := load("", func(string) (string, bool) { return "", false })
 	return cfg
 }
 
 // Load reads defaults, then the YAML file at path (when path is not empty),
-// then the environment, and validates the result. Errors name the key.
+// then the environment, and validates the result. It reports every problem
+// at once, one a line, each naming its key and variable: values of the wrong
+// type, durations without a unit, keys of the file that are no option (with
+// the nearest one), and what Validate finds. WEBHOOKD_* variables that name
+// no option are not an error here; see UnknownEnv.
 func Load(path string) (Config, error) {
-	v := viper.New()
-	if path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", path, err)
-		}
-	}
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AllowEmptyEnv(true) // WEBHOOKD_KAFKA_BROKERS="" is a mistake to report, not a default
-	v.AutomaticEnv()
-	cfg, err := load(v)
-	if err != nil {
-		return Config{}, err
-	}
+	cfg, failed, errs := load(path, os.LookupEnv)
 	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
-
-func load(v *viper.Viper) (Config, error) {
-	for _, o := range Options {
-		v.SetDefault(o.Key, o.Default)
-	}
-	var cfg Config
-	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
-		commaList,
-	)))
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	return cfg, nil
-}
-
-// commaList turns "a, b,c" into []string{"a","b","c"}, for list values set
-// through the environment.
-func commaList(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || to.Elem().Kind() != reflect.String {
-		return data, nil
-	}
-	s := strings.TrimSpace(data.(string))
-	if s == "" {
-		return []string{}, nil
-	}
-	parts := strings.Split(s, ",")
-	out := parts[:0]
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+		// A key that could not be decoded kept its default; what Validate
+		// says of it would be about a value nobody wrote.
+		for _, e := range unwrapJoined(err) {
+			var ke *KeyError
+			if errors.As(e, &ke) && failed[ke.Key] {
+				continue
+			}
+			errs = append(errs, e)
 		}
 	}
-	return out, nil
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func unwrapJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Validate checks every value and returns all problems, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s (%s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
+		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf(format, args...)})
 	}
 	if _, err := zapcore.ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
