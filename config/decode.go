@@ -65,9 +65,9 @@ func walkFile(path, prefix string, m map[string]any, out map[string]any) []error
 			key = prefix + "." + k
 		}
 		switch {
-		case optionByKey[key] != nil:
+		case isOption(key):
 			out[key] = val
-		case sections[key]:
+		case isSection(key):
 			sub, ok := val.(map[string]any)
 			if !ok {
 				errs = append(errs, &UnknownKeyError{Key: key, File: path,
@@ -77,7 +77,7 @@ func walkFile(path, prefix string, m map[string]any, out map[string]any) []error
 			errs = append(errs, walkFile(path, key, sub, out)...)
 		default:
 			e := &UnknownKeyError{Key: key, File: path, Problem: "unknown key"}
-			if near, ok := closest(key, fileKeys); ok {
+			if near, ok := closest(key, fileKeys()); ok {
 				e.Suggestion = near
 			}
 			errs = append(errs, e)
@@ -99,7 +99,7 @@ func (e *UnknownKeyError) Error() string {
 	s := fmt.Sprintf("%s: %s in %s", e.Key, e.Problem, e.File)
 	switch {
 	case e.Suggestion == "":
-	case optionByKey[e.Suggestion] != nil:
+	case isOption(e.Suggestion):
 		s += fmt.Sprintf("; did you mean %s (%s)?", e.Suggestion, EnvName(e.Suggestion))
 	default:
 		s += "; did you mean " + e.Suggestion + "?"
@@ -334,38 +334,43 @@ func quoteHint(val any) string {
 	return ""
 }
 
-var (
-	// optionByKey finds an Option by its key.
-	optionByKey = func() map[string]*Option {
-		m := make(map[string]*Option, len(Options))
-		for i := range Options {
-			m[Options[i].Key] = &Options[i]
+func isOption(key string) bool { _, ok := option(key); return ok }
+
+// option finds an Option by its key.
+func option(key string) (Option, bool) {
+	for _, o := range Options {
+		if o.Key == key {
+			return o, true
 		}
-		return m
-	}()
-	// sections are the keys that hold other keys: kafka, kafka.tls, ...
-	sections = func() map[string]bool {
-		m := map[string]bool{}
-		for _, o := range Options {
-			for i := strings.IndexByte(o.Key, '.'); i >= 0; i = nextDot(o.Key, i) {
-				m[o.Key[:i]] = true
+	}
+	return Option{}, false
+}
+
+// isSection reports whether key holds other keys: kafka, kafka.tls, ...
+func isSection(key string) bool {
+	for _, o := range Options {
+		if strings.HasPrefix(o.Key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// fileKeys are what a file may name: every option and section.
+func fileKeys() []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, o := range Options {
+		for i := strings.IndexByte(o.Key, '.'); i >= 0; i = nextDot(o.Key, i) {
+			if s := o.Key[:i]; !seen[s] {
+				seen[s] = true
+				keys = append(keys, s)
 			}
 		}
-		return m
-	}()
-	// fileKeys are what a file may name: every option and section.
-	fileKeys = func() []string {
-		keys := make([]string, 0, len(Options)+len(sections))
-		for _, o := range Options {
-			keys = append(keys, o.Key)
-		}
-		for s := range sections {
-			keys = append(keys, s)
-		}
-		sort.Strings(keys)
-		return keys
-	}()
-)
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
 
 func nextDot(s string, i int) int {
 	j := strings.IndexByte(s[i+1:], '.')

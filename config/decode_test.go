@@ -165,15 +165,15 @@ func TestClosest(t *testing.T) {
 		in, want string
 		from     []string
 	}{
-		{"kafka.group_idd", "kafka.group_id", fileKeys},
-		{"kafka.partitons", "kafka.partitions", fileKeys},
-		{"kafak", "kafka", fileKeys},
-		{"redis.database", "redis.db", fileKeys},
-		{"delivery.retry.max_attempt", "delivery.retry.max_attempts", fileKeys},
-		{"kafka.tls.cert", "kafka.tls.cert_file", fileKeys},
-		{"kafka.group", "kafka.group_id", fileKeys},
-		{"redis.host", "", fileKeys},
-		{"frobnicate", "", fileKeys},
+		{"kafka.group_idd", "kafka.group_id", fileKeys()},
+		{"kafka.partitons", "kafka.partitions", fileKeys()},
+		{"kafak", "kafka", fileKeys()},
+		{"redis.database", "redis.db", fileKeys()},
+		{"delivery.retry.max_attempt", "delivery.retry.max_attempts", fileKeys()},
+		{"kafka.tls.cert", "kafka.tls.cert_file", fileKeys()},
+		{"kafka.group", "kafka.group_id", fileKeys()},
+		{"redis.host", "", fileKeys()},
+		{"frobnicate", "", fileKeys()},
 	}
 	for _, tc := range cases {
 		got, ok := closest(tc.in, tc.from)
