@@ -330,7 +330,7 @@ var Options = []Option{
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
-	cfg, _, _ := load("", func(string) (string, bool) { return "", false })
+	cfg, _, _ := load("", nil, func(string) (string, bool) { return "", false })
 	return cfg
 }
 
@@ -341,7 +341,11 @@ func Defaults() Config {
 // the nearest one), and what Validate finds. WEBHOOKD_* variables that name
 // no option are not an error here; see UnknownEnv.
 func Load(path string) (Config, error) {
-	cfg, failed, errs := load(path, os.LookupEnv)
+	settings, err := readFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, failed, errs := load(path, settings, os.LookupEnv)
 	if err := cfg.Validate(); err != nil {
 		// A key that could not be decoded kept its default; what Validate
 		// says of it would be about a value nobody wrote.

@@ -19,25 +19,33 @@ import (
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-// load applies the defaults, then the file at path (when not empty), then the
-// variables lookupEnv finds. It returns the configuration and every problem;
-// a key that could not be decoded keeps its default and is listed in failed.
-func load(path string, lookupEnv func(string) (string, bool)) (cfg Config, failed map[string]bool, errs []error) {
+// readFile reads the YAML file at path into nested maps, keys in lower case;
+// nothing when path is empty.
+func readFile(path string) (map[string]any, error) {
+	if path == "" {
+		return nil, nil
+	}
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return v.AllSettings(), nil
+}
+
+// load applies the defaults, then the file's settings (read from path),
+// then the variables lookupEnv finds. It returns the configuration and every
+// problem; a key that could not be decoded keeps its default and is listed
+// in failed.
+func load(path string, settings map[string]any, lookupEnv func(string) (string, bool)) (cfg Config, failed map[string]bool, errs []error) {
 	for _, o := range Options {
 		if err := decodeOption(&cfg, o, o.Default); err != nil {
 			panic(fmt.Sprintf("config: default of %s: %v", o.Key, err))
 		}
 	}
 	fromFile := map[string]any{}
-	if path != "" {
-		v := viper.New()
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return Config{}, nil, []error{fmt.Errorf("config file %s: %w", path, err)}
-		}
-		errs = walkFile(path, "", v.AllSettings(), fromFile)
-	}
+	errs = walkFile(path, "", settings, fromFile)
 	failed = map[string]bool{}
 	for _, o := range Options {
 		raw, ok := lookupEnv(o.Env())

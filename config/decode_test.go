@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,20 @@ func TestClosest(t *testing.T) {
 		got, ok := closest(tc.in, tc.from)
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("closest(%s) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// A file that cannot be read or parsed is the one problem reported: the
+// defaults are not validated in its place.
+func TestUnreadableFileIsTheOneProblem(t *testing.T) {
+	for name, path := range map[string]string{
+		"missing":  filepath.Join(t.TempDir(), "missing.yaml"),
+		"not YAML": writeFile(t, "kafka: [\n"),
+	} {
+		_, err := Load(path)
+		if err == nil || strings.Count(err.Error(), "\n") != 0 || !strings.HasPrefix(err.Error(), "config file "+path+": ") {
+			t.Errorf("%s: got %v", name, err)
 		}
 	}
 }
