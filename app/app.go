@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -124,6 +125,13 @@ func (w *Worker) Deliveries() *delivery.Stats { return w.fanout.Stats() }
 // empty table would be committed without being delivered.
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("starting webhookd", zap.Object("config", w.cfg))
+	for _, u := range config.UnknownEnv(os.Environ()) {
+		fields := []zap.Field{zap.String("variable", u.Name)}
+		if u.Suggestion != "" {
+			fields = append(fields, zap.String("did_you_mean", u.Suggestion))
+		}
+		w.log.Warn("environment variable names no option; ignored", fields...)
+	}
 	if w.cfg.Subscriptions.EncryptionKey == "" {
 		w.log.Warn("subscriptions.encryption_key is not set: API keys and signing secrets are stored in clear in Redis; set it (WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY) in production, then run `webhookd subscriptions reencrypt`")
 	}

@@ -9,14 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/unibo/webhookd/egress"
@@ -224,12 +223,23 @@ type Admin struct {
 // (`openssl rand -hex 32` gives 64).
 const MinAdminTokenLen = 32
 
-// Option documents one configuration key: its default and what it trades.
+// Option documents one configuration key: its default, what it trades, and
+// whether its value is secret. Options are written positionally, so a new
+// option cannot leave out its secrecy: it says public or secret.
 type Option struct {
 	Key     string
 	Default any
 	Help    string
+	// Secret values are masked wherever the configuration is shown (the
+	// startup log line, `config print`) and never quoted in an error.
+	Secret bool
 }
+
+// The two values of Option.Secret, for the table below.
+const (
+	public = false
+	secret = true
+)
 
 // Env is the environment variable that sets the option.
 func (o Option) Env() string { return EnvName(o.Key) }
@@ -242,159 +252,129 @@ func EnvName(key string) string {
 // Options lists every key with its default. It is the single source of the
 // defaults and of the configuration reference in the README.
 var Options = []Option{
-	{"log.level", "info", "debug, info, warn or error"},
-	{"log.format", "json", "json (production) or console (development)"},
-	{"kafka.brokers", []string{"127.0.0.1:9092"}, "bootstrap brokers, comma-separated in env"},
-	{"kafka.topics", []string{"prize-payouts", "campaign-participation"}, "topics consumed; any event type may arrive on any of them"},
-	{"kafka.group_id", "webhookd", "consumer group id; every replica of a deployment shares it"},
-	{"kafka.client_id", "webhookd", "client id sent to the brokers"},
-	{"kafka.create_topics", true, "create missing topics at startup (never shrinks or alters existing ones)"},
-	{"kafka.partitions", 12, "partitions of topics created at startup; the ceiling on useful replicas"},
-	{"kafka.replication_factor", -1, "replication factor of topics created at startup; -1 takes the broker's default.replication.factor"},
-	{"kafka.start_offset", "earliest", "where a group with no committed offset starts: earliest (nothing missed) or latest"},
-	{"kafka.session_timeout", 30 * time.Second, "a silent member is evicted after this; shorter moves partitions of a dead pod sooner"},
-	{"kafka.rebalance_timeout", 30 * time.Second, "how long members get to finish in-flight work and rejoin during a rebalance"},
-	{"kafka.heartbeat_interval", 3 * time.Second, "heartbeat period; keep well under session_timeout"},
-	{"kafka.dial_timeout", 10 * time.Second, "TCP dial timeout to a broker"},
-	{"kafka.fetch_min_bytes", 1, "fetch waits for this many bytes (or fetch_max_wait); 1 keeps latency lowest"},
-	{"kafka.fetch_max_bytes", 10 << 20, "largest fetch response per partition; bounds memory per partition"},
-	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes"},
-	{"kafka.sasl.mechanism", "", "SASL authentication to the brokers: empty (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; PLAIN sends the password as is, so use it only with kafka.tls"},
-	{"kafka.sasl.username", "", "SASL user (required with a mechanism)"},
-	{"kafka.sasl.password", "", "SASL password (secret; required with a mechanism)"},
-	{"kafka.tls.enabled", false, "connect to the brokers over TLS (every connection: consumer groups, writers, admin requests)"},
-	{"kafka.tls.ca_file", "", "PEM file of the CA(s) that sign the brokers' certificates; empty trusts the system's roots"},
-	{"kafka.tls.cert_file", "", "PEM client certificate, for brokers that require mutual TLS (needs kafka.tls.key_file)"},
-	{"kafka.tls.key_file", "", "PEM private key of kafka.tls.cert_file"},
-	{"kafka.tls.server_name", "", "name expected in the brokers' certificates; empty means the host dialled"},
-	{"kafka.tls.insecure_skip_verify", false, "do not verify the brokers' certificates (tests only: anyone in the path can read the traffic)"},
-	{"consumer.invalid_topic", "webhookd.invalid", "topic that receives messages that are not valid domain events: the raw bytes, the reason in headers"},
-	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash"},
-	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count"},
-	{"consumer.key_concurrency", 64, "lanes per partition: messages of different keys delivered at once (keys hash to lanes; same-key messages are always sequential); more lanes, less head-of-line waiting behind a slow key, one idle goroutine each"},
-	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic"},
-	{"consumer.max_message_bytes", 256 << 10, "larger messages are not decoded: they go to the invalid topic (the guide's payloads are under 1 KiB); bounds what one hostile message costs and what a partner receives"},
-	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table (a single server; see redis.addrs for Sentinel and Cluster)"},
-	{"redis.addrs", []string{}, "several addresses, used instead of redis.addr: the Sentinels when redis.master_name is set, otherwise Redis Cluster seed nodes"},
-	{"redis.master_name", "", "Sentinel mode: the name of the master the Sentinels at redis.addrs (or redis.addr) watch"},
-	{"redis.cluster", false, "Cluster mode with a single address (a cluster's configuration endpoint); several redis.addrs without master_name are a cluster anyway. Cluster mode needs a {hash tag} in redis.key_prefix and db 0"},
-	{"redis.username", "", "Redis ACL user"},
-	{"redis.password", "", "Redis password (secret)"},
-	{"redis.db", 0, "Redis database number (must be 0 in Cluster mode)"},
-	{"redis.key_prefix", "webhookd:", "prefix of every Redis key and channel webhookd uses; in Cluster mode it must hold a hash tag such as {webhookd}: so a write's keys share a slot"},
-	{"redis.dial_timeout", 5 * time.Second, "Redis dial timeout"},
-	{"redis.tls.enabled", false, "connect to Redis over TLS"},
-	{"redis.tls.ca_file", "", "PEM file of the CA(s) that sign Redis's certificate; empty trusts the system's roots"},
-	{"redis.tls.cert_file", "", "PEM client certificate, for a Redis that requires one (needs redis.tls.key_file)"},
-	{"redis.tls.key_file", "", "PEM private key of redis.tls.cert_file"},
-	{"redis.tls.server_name", "", "name expected in Redis's certificate; empty means the host dialled"},
-	{"redis.tls.insecure_skip_verify", false, "do not verify Redis's certificate (tests only)"},
-	{"subscriptions.poll_interval", time.Second, "how often the table's version key is checked, besides pub/sub; bounds how stale a pod can be"},
-	{"subscriptions.refresh_interval", 30 * time.Second, "unconditional full reload of the table"},
-	{"subscriptions.encryption_key", "", "base64 of 32 random bytes (head -c 32 /dev/urandom | base64): API keys and signing secrets are sealed with AES-256-GCM in Redis; empty stores them in clear (a warning at startup) (secret)"},
-	{"subscriptions.previous_encryption_keys", []string{}, "keys being rotated out: values sealed with them still open; after `webhookd subscriptions reencrypt` they can go (secret)"},
-	{"subscriptions.max_per_tenant", 100, "subscriptions one tenant may have (0: no limit); bounds the fan-out one event can cause"},
-	{"delivery.timeout", 30 * time.Second, "whole-request timeout per webhook POST (the guide promises partners 30 s)"},
-	{"delivery.endpoint_concurrency", 384, "requests in flight per partner endpoint (scheme://host:port), also its connection cap; the most load one partner gets, and what a slow partner can absorb (384 at 50 ms = 7,680/s)"},
-	{"delivery.max_idle_conns_per_host", 384, "keep-alive connections kept per partner host; below endpoint_concurrency, bursts open new connections"},
-	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused"},
-	{"delivery.allowed_cidrs", []string{}, "address ranges deliveries may reach despite the egress guard (which refuses loopback, private, link-local/metadata, CGNAT, multicast and IPv6 local ranges at connect time), comma-separated CIDRs; for development, tests and partners on a private link only"},
-	{"delivery.require_https", false, "refuse plain-http subscription URLs (when written, and at delivery)"},
-	{"delivery.breaker.failures", 5, "consecutive failures (errors, timeouts, 5xx, 429) that open an endpoint's circuit"},
-	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner"},
-	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout"},
-	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again"},
-	{"delivery.retry.max_attempts", 1, "attempts per delivery, the first included; 1 is the guide's promise (no retries); a subscription may set its own"},
-	{"delivery.retry.min_backoff", time.Second, "backoff before the first retry; later ones double, with full jitter"},
-	{"delivery.retry.max_backoff", 5 * time.Minute, "longest backoff between attempts"},
-	{"delivery.retry.retry_after_max", time.Hour, "cap on a partner's Retry-After (honoured on 429 and 503: it may lengthen a backoff, never shorten it)"},
-	{"delivery.retry.on", []string{"transport", "timeout", "circuit", "408", "429", "5xx"}, "which failures are retried (when max_attempts > 1): transport, timeout, circuit (skipped by an open circuit; waits for its cool-down, and counts as an attempt), 5xx, 4xx or exact statuses"},
-	{"delivery.retry.topic", "webhookd.retry", "topic holding deliveries waiting for their next attempt, so retries never block a partition"},
-	{"delivery.dlq.topic", "webhookd.dlq", "dead-letter topic: deliveries that failed for good, with body, subscription, attempts, last status and error; `webhookd replay` redelivers them"},
-	{"ops.addr", ":8081", "listen address of /healthz and /readyz"},
-	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)"},
-	{"admin.addr", "", "listen address of the admin HTTP API (subscriptions, send-test, dead letters, replay); empty = off"},
-	{"admin.token", "", "bearer token the admin API requires (secret; at least 32 characters; required when admin.addr is set)"},
-	{"shutdown_timeout", 25 * time.Second, "on SIGTERM, how long in-flight deliveries get to finish before the final commit; keep below the pod's terminationGracePeriodSeconds"},
+	{"log.level", "info", "debug, info, warn or error", public},
+	{"log.format", "json", "json (production) or console (development)", public},
+	{"kafka.brokers", []string{"127.0.0.1:9092"}, "bootstrap brokers, comma-separated in env", public},
+	{"kafka.topics", []string{"prize-payouts", "campaign-participation"}, "topics consumed; any event type may arrive on any of them", public},
+	{"kafka.group_id", "webhookd", "consumer group id; every replica of a deployment shares it", public},
+	{"kafka.client_id", "webhookd", "client id sent to the brokers", public},
+	{"kafka.create_topics", true, "create missing topics at startup (never shrinks or alters existing ones)", public},
+	{"kafka.partitions", 12, "partitions of topics created at startup; the ceiling on useful replicas", public},
+	{"kafka.replication_factor", -1, "replication factor of topics created at startup; -1 takes the broker's default.replication.factor", public},
+	{"kafka.start_offset", "earliest", "where a group with no committed offset starts: earliest (nothing missed) or latest", public},
+	{"kafka.session_timeout", 30 * time.Second, "a silent member is evicted after this; shorter moves partitions of a dead pod sooner", public},
+	{"kafka.rebalance_timeout", 30 * time.Second, "how long members get to finish in-flight work and rejoin during a rebalance", public},
+	{"kafka.heartbeat_interval", 3 * time.Second, "heartbeat period; keep well under session_timeout", public},
+	{"kafka.dial_timeout", 10 * time.Second, "TCP dial timeout to a broker", public},
+	{"kafka.fetch_min_bytes", 1, "fetch waits for this many bytes (or fetch_max_wait); 1 keeps latency lowest", public},
+	{"kafka.fetch_max_bytes", 10 << 20, "largest fetch response per partition; bounds memory per partition", public},
+	{"kafka.fetch_max_wait", 500 * time.Millisecond, "longest a fetch waits for fetch_min_bytes", public},
+	{"kafka.sasl.mechanism", "", "SASL authentication to the brokers: empty (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; PLAIN sends the password as is, so use it only with kafka.tls", public},
+	{"kafka.sasl.username", "", "SASL user (required with a mechanism)", public},
+	{"kafka.sasl.password", "", "SASL password (secret; required with a mechanism)", secret},
+	{"kafka.tls.enabled", false, "connect to the brokers over TLS (every connection: consumer groups, writers, admin requests)", public},
+	{"kafka.tls.ca_file", "", "PEM file of the CA(s) that sign the brokers' certificates; empty trusts the system's roots", public},
+	{"kafka.tls.cert_file", "", "PEM client certificate, for brokers that require mutual TLS (needs kafka.tls.key_file)", public},
+	{"kafka.tls.key_file", "", "PEM private key of kafka.tls.cert_file", public},
+	{"kafka.tls.server_name", "", "name expected in the brokers' certificates; empty means the host dialled", public},
+	{"kafka.tls.insecure_skip_verify", false, "do not verify the brokers' certificates (tests only: anyone in the path can read the traffic)", public},
+	{"consumer.invalid_topic", "webhookd.invalid", "topic that receives messages that are not valid domain events: the raw bytes, the reason in headers", public},
+	{"consumer.max_in_flight", 256, "messages read ahead but not yet delivered, per partition; more overlaps more round trips, costs memory and duplicates after a crash", public},
+	{"consumer.max_in_flight_total", 4096, "messages in flight across all partitions of the pod; bounds memory whatever the partition count", public},
+	{"consumer.key_concurrency", 64, "lanes per partition: messages of different keys delivered at once (keys hash to lanes; same-key messages are always sequential); more lanes, less head-of-line waiting behind a slow key, one idle goroutine each", public},
+	{"consumer.commit_interval", time.Second, "how often completed offsets are committed; shorter means fewer duplicates after a crash, more commit traffic", public},
+	{"consumer.max_message_bytes", 256 << 10, "larger messages are not decoded: they go to the invalid topic (the guide's payloads are under 1 KiB); bounds what one hostile message costs and what a partner receives", public},
+	{"redis.addr", "127.0.0.1:6379", "Redis holding the subscription table (a single server; see redis.addrs for Sentinel and Cluster)", public},
+	{"redis.addrs", []string{}, "several addresses, used instead of redis.addr: the Sentinels when redis.master_name is set, otherwise Redis Cluster seed nodes", public},
+	{"redis.master_name", "", "Sentinel mode: the name of the master the Sentinels at redis.addrs (or redis.addr) watch", public},
+	{"redis.cluster", false, "Cluster mode with a single address (a cluster's configuration endpoint); several redis.addrs without master_name are a cluster anyway. Cluster mode needs a {hash tag} in redis.key_prefix and db 0", public},
+	{"redis.username", "", "Redis ACL user", public},
+	{"redis.password", "", "Redis password (secret)", secret},
+	{"redis.db", 0, "Redis database number (must be 0 in Cluster mode)", public},
+	{"redis.key_prefix", "webhookd:", "prefix of every Redis key and channel webhookd uses; in Cluster mode it must hold a hash tag such as {webhookd}: so a write's keys share a slot", public},
+	{"redis.dial_timeout", 5 * time.Second, "Redis dial timeout", public},
+	{"redis.tls.enabled", false, "connect to Redis over TLS", public},
+	{"redis.tls.ca_file", "", "PEM file of the CA(s) that sign Redis's certificate; empty trusts the system's roots", public},
+	{"redis.tls.cert_file", "", "PEM client certificate, for a Redis that requires one (needs redis.tls.key_file)", public},
+	{"redis.tls.key_file", "", "PEM private key of redis.tls.cert_file", public},
+	{"redis.tls.server_name", "", "name expected in Redis's certificate; empty means the host dialled", public},
+	{"redis.tls.insecure_skip_verify", false, "do not verify Redis's certificate (tests only)", public},
+	{"subscriptions.poll_interval", time.Second, "how often the table's version key is checked, besides pub/sub; bounds how stale a pod can be", public},
+	{"subscriptions.refresh_interval", 30 * time.Second, "unconditional full reload of the table", public},
+	{"subscriptions.encryption_key", "", "base64 of 32 random bytes (head -c 32 /dev/urandom | base64): API keys and signing secrets are sealed with AES-256-GCM in Redis; empty stores them in clear (a warning at startup) (secret)", secret},
+	{"subscriptions.previous_encryption_keys", []string{}, "keys being rotated out: values sealed with them still open; after `webhookd subscriptions reencrypt` they can go (secret)", secret},
+	{"subscriptions.max_per_tenant", 100, "subscriptions one tenant may have (0: no limit); bounds the fan-out one event can cause", public},
+	{"delivery.timeout", 30 * time.Second, "whole-request timeout per webhook POST (the guide promises partners 30 s)", public},
+	{"delivery.endpoint_concurrency", 384, "requests in flight per partner endpoint (scheme://host:port), also its connection cap; the most load one partner gets, and what a slow partner can absorb (384 at 50 ms = 7,680/s)", public},
+	{"delivery.max_idle_conns_per_host", 384, "keep-alive connections kept per partner host; below endpoint_concurrency, bursts open new connections", public},
+	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused", public},
+	{"delivery.allowed_cidrs", []string{}, "address ranges deliveries may reach despite the egress guard (which refuses loopback, private, link-local/metadata, CGNAT, multicast and IPv6 local ranges at connect time), comma-separated CIDRs; for development, tests and partners on a private link only", public},
+	{"delivery.require_https", false, "refuse plain-http subscription URLs (when written, and at delivery)", public},
+	{"delivery.breaker.failures", 5, "consecutive failures (errors, timeouts, 5xx, 429) that open an endpoint's circuit", public},
+	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner", public},
+	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout", public},
+	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again", public},
+	{"delivery.retry.max_attempts", 1, "attempts per delivery, the first included; 1 is the guide's promise (no retries); a subscription may set its own", public},
+	{"delivery.retry.min_backoff", time.Second, "backoff before the first retry; later ones double, with full jitter", public},
+	{"delivery.retry.max_backoff", 5 * time.Minute, "longest backoff between attempts", public},
+	{"delivery.retry.retry_after_max", time.Hour, "cap on a partner's Retry-After (honoured on 429 and 503: it may lengthen a backoff, never shorten it)", public},
+	{"delivery.retry.on", []string{"transport", "timeout", "circuit", "408", "429", "5xx"}, "which failures are retried (when max_attempts > 1): transport, timeout, circuit (skipped by an open circuit; waits for its cool-down, and counts as an attempt), 5xx, 4xx or exact statuses", public},
+	{"delivery.retry.topic", "webhookd.retry", "topic holding deliveries waiting for their next attempt, so retries never block a partition", public},
+	{"delivery.dlq.topic", "webhookd.dlq", "dead-letter topic: deliveries that failed for good, with body, subscription, attempts, last status and error; `webhookd replay` redelivers them", public},
+	{"ops.addr", ":8081", "listen address of /healthz and /readyz", public},
+	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)", public},
+	{"admin.addr", "", "listen address of the admin HTTP API (subscriptions, send-test, dead letters, replay); empty = off", public},
+	{"admin.token", "", "bearer token the admin API requires (secret; at least 32 characters; required when admin.addr is set)", secret},
+	{"shutdown_timeout", 25 * time.Second, "on SIGTERM, how long in-flight deliveries get to finish before the final commit; keep below the pod's terminationGracePeriodSeconds", public},
 }
-
-// secretKeys are masked when the config is logged or printed.
-var secretKeys = map[string]bool{"redis.password": true, "kafka.sasl.password": true, "subscriptions.encryption_key": true, "subscriptions.previous_encryption_keys": true, "admin.token": true}
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
-	cfg, err := load(viper.New())
-	if err != nil {
-		panic(fmt.Sprintf("config: defaults do not decode: %v", err))
-	}
+	cfg, _, _ := load("", nil, func(string) (string, bool) { return "", false })
 	return cfg
 }
 
 // Load reads defaults, then the YAML file at path (when path is not empty),
-// then the environment, and validates the result. Errors name the key.
+// then the environment, and validates the result. It reports every problem
+// at once, one a line, each naming its key and variable: values of the wrong
+// type, durations without a unit, keys of the file that are no option (with
+// the nearest one), and what Validate finds. WEBHOOKD_* variables that name
+// no option are not an error here; see UnknownEnv.
 func Load(path string) (Config, error) {
-	v := viper.New()
-	if path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", path, err)
-		}
-	}
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AllowEmptyEnv(true) // WEBHOOKD_KAFKA_BROKERS="" is a mistake to report, not a default
-	v.AutomaticEnv()
-	cfg, err := load(v)
+	settings, err := readFile(path)
 	if err != nil {
 		return Config{}, err
 	}
+	cfg, failed, errs := load(path, settings, os.LookupEnv)
 	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
-
-func load(v *viper.Viper) (Config, error) {
-	for _, o := range Options {
-		v.SetDefault(o.Key, o.Default)
-	}
-	var cfg Config
-	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
-		commaList,
-	)))
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	return cfg, nil
-}
-
-// commaList turns "a, b,c" into []string{"a","b","c"}, for list values set
-// through the environment.
-func commaList(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || to.Elem().Kind() != reflect.String {
-		return data, nil
-	}
-	s := strings.TrimSpace(data.(string))
-	if s == "" {
-		return []string{}, nil
-	}
-	parts := strings.Split(s, ",")
-	out := parts[:0]
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+		// A key that could not be decoded kept its default; what Validate
+		// says of it would be about a value nobody wrote.
+		for _, e := range unwrapJoined(err) {
+			var ke *KeyError
+			if errors.As(e, &ke) && failed[ke.Key] {
+				continue
+			}
+			errs = append(errs, e)
 		}
 	}
-	return out, nil
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func unwrapJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Validate checks every value and returns all problems, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s (%s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
+		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf(format, args...)})
 	}
 	if _, err := zapcore.ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
@@ -661,21 +641,26 @@ func validTopic(t string) bool {
 	return true
 }
 
-// Masked returns the configuration as a flat key → value map with secrets
-// masked, for the startup log line and `config print`.
+// Masked returns the configuration as a flat key → value map with the value
+// of every Secret option masked, for the startup log line and `config print`.
 func (c Config) Masked() map[string]any {
 	flat := map[string]any{}
 	flatten("", reflect.ValueOf(c), flat)
-	for k := range secretKeys {
-		switch v := flat[k].(type) {
+	for _, o := range Options {
+		if !o.Secret {
+			continue
+		}
+		switch v := flat[o.Key].(type) {
 		case string:
-			flat[k] = Mask(v)
+			flat[o.Key] = Mask(v)
 		case []string:
 			masked := make([]string, len(v))
 			for i, s := range v {
 				masked[i] = Mask(s)
 			}
-			flat[k] = masked
+			flat[o.Key] = masked
+		default: // a secret of another type: hidden whole
+			flat[o.Key] = "****"
 		}
 	}
 	return flat

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -349,5 +350,63 @@ func TestKafkaSASLPasswordIsMasked(t *testing.T) {
 	}
 	if m["kafka.sasl.username"] != "webhookd" || m["kafka.sasl.mechanism"] != "SCRAM-SHA-256" {
 		t.Fatalf("SASL settings missing from the masked config: %v", m)
+	}
+}
+
+// Secrecy is marked on each option, and Masked masks every option so marked.
+// An option whose help calls it secret must be marked; one whose name says
+// password, token or key must be marked or listed here with the reason it
+// is not.
+func TestEverySecretOptionIsMarkedAndMasked(t *testing.T) {
+	notSecret := map[string]string{
+		"kafka.tls.key_file":       "a path; the private key stays in the file",
+		"redis.tls.key_file":       "a path; the private key stays in the file",
+		"redis.key_prefix":         "the prefix of Redis key names",
+		"consumer.key_concurrency": "a number of lanes per partition",
+	}
+	var cfg Config
+	values := map[string]string{}
+	for _, o := range Options {
+		name := strings.ToLower(o.Key)
+		saysSecret := strings.Contains(strings.ToLower(o.Help), "secret")
+		switch {
+		case saysSecret && !o.Secret:
+			t.Errorf("%s: its help says secret, but it is not marked Secret", o.Key)
+		case o.Secret && !saysSecret:
+			t.Errorf("%s: marked Secret, but its help does not say so (the README's table shows only the help)", o.Key)
+		}
+		if strings.Contains(name, "password") || strings.Contains(name, "token") || strings.Contains(name, "key") {
+			if _, listed := notSecret[o.Key]; o.Secret == listed {
+				t.Errorf("%s: mark it Secret, or list it in notSecret with the reason it is not (Secret %v, listed %v)", o.Key, o.Secret, listed)
+			}
+		}
+		if !o.Secret {
+			continue
+		}
+		v := "clear-value-of-" + o.Key
+		values[o.Key] = v
+		if err := decodeOption(&cfg, o, v); err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+	}
+	for k := range notSecret {
+		if !isOption(k) {
+			t.Errorf("notSecret lists %s, which is no option", k)
+		}
+	}
+	if len(values) == 0 {
+		t.Fatal("no option is secret")
+	}
+	masked := cfg.Masked()
+	core, logs := observer.New(zapcore.InfoLevel)
+	zap.New(core).Info("starting", zap.Object("config", cfg))
+	logged := fmt.Sprint(logs.All()[0].ContextMap())
+	for k, v := range values {
+		if shown := fmt.Sprint(masked[k]); shown != "["+Mask(v)+"]" && shown != Mask(v) {
+			t.Errorf("%s is shown as %s, want %s", k, shown, Mask(v))
+		}
+		if strings.Contains(logged, v) {
+			t.Errorf("%s is logged in clear", k)
+		}
 	}
 }

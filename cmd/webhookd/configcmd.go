@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +24,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 			m := cfg.Masked()
 			for _, k := range config.SortedKeys(m) {
 				fmt.Fprintf(g.stdout, "%s = %v\n", k, m[k])
+			}
+			for _, u := range config.UnknownEnv(os.Environ()) {
+				fmt.Fprintf(g.stderr, "warning: %v\n", u)
 			}
 			return nil
 		},
@@ -52,11 +57,19 @@ func newConfigValidateCmd(g *globals) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "validate -f FILE",
-		Short: "Check a config file (with the environment applied on top, as the worker would); exit 1 naming each bad key",
+		Short: "Check a config file (with the environment applied on top, as the worker would); exit 1 naming each bad key and each WEBHOOKD_* variable that names no option",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			var problems []error
 			if _, err := config.Load(file); err != nil {
-				return err
+				problems = append(problems, err)
+			}
+			// The worker only warns of these; validating is the time to fail.
+			for _, u := range config.UnknownEnv(os.Environ()) {
+				problems = append(problems, u)
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("%s is not valid:\n%w", file, errors.Join(problems...))
 			}
 			_, err := fmt.Fprintf(g.stdout, "%s: valid\n", file)
 			return err
