@@ -259,8 +259,12 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 	var events, campaigns []string
 	var clearKey, clearCampaigns, clearSecret bool
 	cmd := &cobra.Command{
-		Use:   "update ID [--url U] [--events E1,E2] [--api-key K | --clear-api-key] [--campaigns C1,C2 | --clear-campaigns] [--tenant T]",
+		Use: "update ID [--url U] [--events E1,E2] [--api-key K | --clear-api-key] [--campaigns C1,C2 | --clear-campaigns] [--tenant T]\n" +
+			"          [--max-attempts N] [--signing-secret whsec_... | --clear-signing-secret]",
 		Short: "Change the given fields of a subscription; the others keep their values",
+		Long: "update applies the rules of the admin API's PATCH (subscriptions.Patch): only the flags given change.\n" +
+			"--signing-secret replaces the secret at once and ends a rotation in progress (the previous secret stops\n" +
+			"signing too); --clear-signing-secret stops signing. rotate-secret keeps the old secret valid for a while.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
@@ -434,7 +438,8 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 				if errors.As(err, &refused) && !refused.Unconfirmed {
 					// The file cannot be both stdin and the answer.
 					if path == "-" || !isTerminal(cmd.InOrStdin()) {
-						return fmt.Errorf("%s: %w: re-run with --prune to delete them, or add them to the file (--dry-run shows the plan)", name, err)
+						return fmt.Errorf("%s: apply would delete %d subscriptions absent from the file (%s); nothing written. "+
+							"Re-run with --prune to delete them, or add them to the file (--dry-run shows the whole plan)", name, len(refused.IDs), strings.Join(refused.IDs, ", "))
 					}
 					if !confirmDeletes(cmd.InOrStdin(), progress, name, refused.IDs) {
 						return fmt.Errorf("%s: not confirmed; nothing written (--prune deletes without asking)", name)
@@ -465,15 +470,19 @@ func printChanges(w io.Writer, res subscriptions.ApplyResult) {
 	}
 }
 
-// isTerminal reports whether r is a terminal (a character device) a user
-// can answer a question on.
+// isTerminal reports whether r is a terminal a user can answer a question
+// on: a character device other than /dev/null (what scripts and cron give).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(interface{ Stat() (os.FileInfo, error) })
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 // confirmDeletes asks on the terminal whether to delete ids; only "yes"
@@ -484,7 +493,10 @@ func confirmDeletes(in io.Reader, out io.Writer, name string, ids []string) bool
 		fmt.Fprintf(out, "  %s\n", id)
 	}
 	fmt.Fprint(out, "Delete them? Type yes to delete, anything else to stop: ")
-	answer, _ := bufio.NewReader(in).ReadString('\n')
+	answer, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil {
+		fmt.Fprintln(out) // no answer: end the question's line
+	}
 	return strings.TrimSpace(answer) == "yes"
 }
 
