@@ -265,7 +265,7 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 		Long: "update applies the rules of the admin API's PATCH (subscriptions.Patch): only the flags given change.\n" +
 			"--signing-secret replaces the secret at once and ends a rotation in progress (the previous secret stops\n" +
 			"signing too); --clear-signing-secret stops signing. rotate-secret keeps the old secret valid for a while.",
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
 			if !slices.ContainsFunc(updateFlags, changed) {
