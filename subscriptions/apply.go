@@ -74,6 +74,15 @@ var secretNames = map[string]string{
 	"previous_signing_secret": "previous signing secret",
 }
 
+// removedNames words c.Removed: "API key and signing secret".
+func (c Change) removedNames() string {
+	names := make([]string, len(c.Removed))
+	for i, f := range c.Removed {
+		names[i] = secretNames[f]
+	}
+	return strings.Join(names, " and ")
+}
+
 // Removals words the secrets the apply takes away, one per subscription:
 // "removed signing secret of sub_x" ("would remove" in a dry run).
 func (r ApplyResult) Removals() []string {
@@ -86,11 +95,7 @@ func (r ApplyResult) Removals() []string {
 		if len(c.Removed) == 0 {
 			continue
 		}
-		names := make([]string, len(c.Removed))
-		for i, f := range c.Removed {
-			names[i] = secretNames[f]
-		}
-		out = append(out, fmt.Sprintf("%s %s of %s", verb, strings.Join(names, " and "), c.ID))
+		out = append(out, fmt.Sprintf("%s %s of %s", verb, c.removedNames(), c.ID))
 	}
 	return out
 }
@@ -126,11 +131,7 @@ func (r ApplyResult) Lines() []string {
 			line += ": " + strings.Join(c.Fields, ", ")
 		}
 		if len(c.Removed) > 0 {
-			names := make([]string, len(c.Removed))
-			for i, f := range c.Removed {
-				names[i] = secretNames[f]
-			}
-			line += " (removes its " + strings.Join(names, " and ") + ")"
+			line += " (removes its " + c.removedNames() + ")"
 		}
 		if c.Unreadable {
 			line += " (replaces an unreadable entry)"
