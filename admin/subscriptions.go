@@ -72,8 +72,10 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-// updateSubscription is the CLI's update: only the fields in the body
-// change. "" clears the API key and [] the campaign filter.
+// updateSubscription is the CLI's update: the body is a
+// subscriptions.Patch, applied with the rules the CLI applies. "" clears the
+// API key, [] the campaign filter; a signing_secret replaces the secret at
+// once (ending a rotation) and "" stops signing.
 func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request) error {
 	b, err := readBody(w, r)
 	if err != nil {
@@ -91,19 +93,22 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request) err
 			return badRequest(k, "field %q cannot be changed", k)
 		}
 	}
+	for _, k := range []string{"previous_signing_secret", "previous_signing_secret_expires_at"} {
+		if _, ok := fields[k]; ok {
+			return badRequest(k, "unknown field %q: only a rotation sets the previous secret (POST /v1/subscriptions/{id}/rotate-secret)", k)
+		}
+	}
 	for k, v := range fields {
 		if string(v) == "null" {
 			return badRequest(k, "field %q: null is not a value; \"\" clears a string, [] a list", k)
 		}
 	}
 	// Unknown fields and wrong types are refused before touching Redis.
-	if err := decodeStrict(b, &subscriptions.Subscription{}); err != nil {
+	var patch subscriptions.Patch
+	if err := decodeStrict(b, &patch); err != nil {
 		return err
 	}
-	// Decoding onto the stored subscription changes exactly the fields given.
-	sub, err := h.store.Update(r.Context(), r.PathValue("id"), func(s *subscriptions.Subscription) error {
-		return decodeStrict(b, s)
-	})
+	sub, err := h.store.Update(r.Context(), r.PathValue("id"), patch.Change)
 	if err != nil {
 		return err
 	}

@@ -9,16 +9,170 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ApplyResult counts what Apply changed.
-type ApplyResult struct {
-	Added     int
-	Updated   int
-	Deleted   int
-	Unchanged int
+// Action is what an apply does to one subscription.
+type Action string
+
+// The actions of an apply.
+const (
+	Added   Action = "added"
+	Updated Action = "updated"
+	Deleted Action = "deleted"
+)
+
+// Change is one subscription an apply adds, updates or deletes.
+type Change struct {
+	Action Action
+	ID     string
+	// Fields are, for an update, the fields whose values change, named as
+	// in the apply file.
+	Fields []string
+	// Removed are, for an update, the secrets it takes away ("api_key",
+	// "signing_secret", "previous_signing_secret"): the partner would then
+	// receive deliveries without the key it checks or the signature it
+	// verifies. (A deleted subscription loses its secrets with it.)
+	Removed []string
+	// Unreadable is set when the update replaces a stored entry that did not
+	// decode (see CorruptError).
+	Unreadable bool
 }
 
+// ApplyResult is what an apply changed or, in a dry run, would change.
+type ApplyResult struct {
+	// Changes are in the desired list's order, deletions last by id.
+	Changes   []Change
+	Unchanged int
+	// DryRun is set when nothing was written.
+	DryRun bool
+}
+
+// Count is how many changes have action a.
+func (r ApplyResult) Count(a Action) int {
+	n := 0
+	for _, c := range r.Changes {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// Deleted are the ids the apply deletes.
+func (r ApplyResult) Deleted() []string {
+	var ids []string
+	for _, c := range r.Changes {
+		if c.Action == Deleted {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// secretNames are the removed secrets as the summary words them.
+var secretNames = map[string]string{
+	"api_key":                 "API key",
+	"signing_secret":          "signing secret",
+	"previous_signing_secret": "previous signing secret",
+}
+
+// removedNames words c.Removed: "API key and signing secret".
+func (c Change) removedNames() string {
+	names := make([]string, len(c.Removed))
+	for i, f := range c.Removed {
+		names[i] = secretNames[f]
+	}
+	return strings.Join(names, " and ")
+}
+
+// Removals words the secrets the apply takes away, one per subscription:
+// "removed signing secret of sub_x" ("would remove" in a dry run).
+func (r ApplyResult) Removals() []string {
+	verb := "removed"
+	if r.DryRun {
+		verb = "would remove"
+	}
+	var out []string
+	for _, c := range r.Changes {
+		if len(c.Removed) == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s of %s", verb, c.removedNames(), c.ID))
+	}
+	return out
+}
+
+// String is the one-line summary: the counts, then every secret removed.
 func (r ApplyResult) String() string {
-	return fmt.Sprintf("added %d, updated %d, deleted %d, unchanged %d", r.Added, r.Updated, r.Deleted, r.Unchanged)
+	var b strings.Builder
+	if r.DryRun {
+		b.WriteString("dry run, nothing written: would have ")
+	}
+	fmt.Fprintf(&b, "added %d, updated %d, deleted %d, unchanged %d", r.Count(Added), r.Count(Updated), r.Count(Deleted), r.Unchanged)
+	for _, rm := range r.Removals() {
+		b.WriteString("; " + rm)
+	}
+	return b.String()
+}
+
+// planVerbs word the actions of a dry run.
+var planVerbs = map[Action]string{Added: "add", Updated: "update", Deleted: "delete"}
+
+// Lines describe the changes, one a line, for a plan or a progress report,
+// never quoting a secret: "updated sub_x: url, signing_secret (removes its
+// signing secret)", or "update sub_x: …" in a dry run.
+func (r ApplyResult) Lines() []string {
+	lines := make([]string, len(r.Changes))
+	for i, c := range r.Changes {
+		verb := string(c.Action)
+		if r.DryRun {
+			verb = planVerbs[c.Action]
+		}
+		line := verb + " " + c.ID
+		if len(c.Fields) > 0 {
+			line += ": " + strings.Join(c.Fields, ", ")
+		}
+		if len(c.Removed) > 0 {
+			line += " (removes its " + c.removedNames() + ")"
+		}
+		if c.Unreadable {
+			line += " (replaces an unreadable entry)"
+		}
+		lines[i] = line
+	}
+	return lines
+}
+
+// DeleteRefusedError is an apply that would delete subscriptions absent
+// from the desired list without being allowed to: nothing was written.
+type DeleteRefusedError struct {
+	// IDs are the subscriptions it would delete, sorted.
+	IDs []string
+	// Unconfirmed is set when the deletions were allowed only for a
+	// confirmed list (ApplyOptions.PruneOnly) and the table has since
+	// gained others.
+	Unconfirmed bool
+}
+
+func (e *DeleteRefusedError) Error() string {
+	if e.Unconfirmed {
+		return fmt.Sprintf("the table changed since the plan was confirmed: the apply would also delete %s; nothing written", strings.Join(e.IDs, ", "))
+	}
+	return fmt.Sprintf("the apply would delete %d subscriptions absent from the desired list (%s); nothing written", len(e.IDs), strings.Join(e.IDs, ", "))
+}
+
+// ApplyOptions are how an apply may change the table.
+type ApplyOptions struct {
+	// Prune allows deleting the subscriptions absent from the desired list.
+	// Without it an apply that would delete any writes nothing and fails
+	// with a *DeleteRefusedError naming them.
+	Prune bool
+	// PruneOnly, when not nil, limits Prune to these ids: the deletions a
+	// user confirmed from a plan. If the table has gained other entries
+	// absent from the list since, the apply writes nothing and fails with a
+	// *DeleteRefusedError.
+	PruneOnly []string
+	// DryRun computes the result and writes nothing. A dry run that would
+	// delete without Prune returns the plan and no error.
+	DryRun bool
 }
 
 // EntryError locates an invalid entry of a desired table or apply file. Err
@@ -47,77 +201,80 @@ func (e *EntryError) Error() string {
 
 func (e *EntryError) Unwrap() error { return e.Err }
 
-// Apply makes the table equal to desired in one transaction: entries missing
-// from Redis are added, differing ones updated (keeping CreatedAt), the rest
-// of Redis deleted; identical entries are not touched. An entry without an id
-// gets one derived from its tenant and URL, so applying the same list twice
-// changes nothing. Every entry is validated first; on any error (the
-// *EntryError names the entry) nothing is written.
+// Apply makes the table equal to desired in one transaction, deleting
+// nothing: Apply(ctx, desired) is ApplyWith(ctx, desired, ApplyOptions{}).
 func (s *Store) Apply(ctx context.Context, desired []Subscription) (ApplyResult, error) {
-	return s.ApplyReporting(ctx, desired, nil)
+	return s.ApplyWith(ctx, desired, ApplyOptions{})
 }
 
-// ApplyReporting is Apply that, once the transaction is committed, calls
-// changed (when not nil) for each subscription added, updated or deleted,
-// with action "added", "updated" or "deleted".
-func (s *Store) ApplyReporting(ctx context.Context, desired []Subscription, changed func(action, id string)) (ApplyResult, error) {
+// ApplyWith makes the table equal to desired in one transaction: entries
+// missing from Redis are added, differing ones updated (keeping CreatedAt),
+// identical ones not touched, and the rest of Redis deleted when opts allow
+// it. An entry without an id gets one derived from its tenant and URL, so
+// applying the same list twice changes nothing. Every entry is validated
+// first; on any error (an *EntryError names the entry, a
+// *DeleteRefusedError the deletions not allowed) nothing is written.
+func (s *Store) ApplyWith(ctx context.Context, desired []Subscription, opts ApplyOptions) (ApplyResult, error) {
 	want, err := s.prepareApply(desired)
 	if err != nil {
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
-	var updated map[string]bool
-	var m mutation
 	err = s.commit(ctx, func(tx *redis.Tx) (mutation, error) {
-		res, updated, m = ApplyResult{}, map[string]bool{}, mutation{}
+		res = ApplyResult{DryRun: opts.DryRun}
 		current, err := tx.HGetAll(ctx, s.hashKey).Result()
 		if err != nil {
 			return mutation{}, err
 		}
+		var m mutation
 		now := s.now()
 		for _, w := range want {
 			raw, ok := current[w.ID]
 			if !ok {
 				w.CreatedAt, w.UpdatedAt = now, now
 				m.set = append(m.set, w)
-				res.Added++
+				res.Changes = append(res.Changes, Change{Action: Added, ID: w.ID})
 				continue
 			}
 			delete(current, w.ID)
 			old, err := s.decode(w.ID, raw)
-			if err == nil && sameContent(old, w) {
+			c := Change{Action: Updated, ID: w.ID}
+			w.CreatedAt, w.UpdatedAt = now, now
+			switch {
+			case err == nil && sameContent(old, w):
 				res.Unchanged++
 				continue
-			}
-			w.CreatedAt, w.UpdatedAt = now, now
-			if err == nil {
+			case err == nil:
 				w.CreatedAt = old.CreatedAt
+				c.Fields, c.Removed = changedFields(old, w), removedSecrets(old, w, now)
+			default:
+				c.Unreadable = true
 			}
 			m.set = append(m.set, w)
-			updated[w.ID] = true
-			res.Updated++
+			res.Changes = append(res.Changes, c)
 		}
 		for id := range current {
 			m.del = append(m.del, id)
 		}
 		slices.Sort(m.del)
-		res.Deleted = len(m.del)
+		for _, id := range m.del {
+			res.Changes = append(res.Changes, Change{Action: Deleted, ID: id})
+		}
+		if opts.DryRun {
+			return mutation{}, nil
+		}
+		if len(m.del) > 0 && !opts.Prune {
+			return mutation{}, &DeleteRefusedError{IDs: m.del}
+		}
+		if opts.Prune && opts.PruneOnly != nil {
+			if extra := slices.DeleteFunc(slices.Clone(m.del), func(id string) bool { return slices.Contains(opts.PruneOnly, id) }); len(extra) > 0 {
+				return mutation{}, &DeleteRefusedError{IDs: extra, Unconfirmed: true}
+			}
+		}
 		return m, nil
 	})
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply subscriptions: %w", err)
-	}
-	if changed != nil {
-		for _, sub := range m.set {
-			if updated[sub.ID] {
-				changed("updated", sub.ID)
-			} else {
-				changed("added", sub.ID)
-			}
-		}
-		for _, id := range m.del {
-			changed("deleted", id)
-		}
 	}
 	return res, nil
 }

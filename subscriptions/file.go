@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -26,6 +27,16 @@ const maxFileSize = 16 << 20
 //	    api_key: s3cret                  # optional
 //	    campaign_ids: [summer-2025]      # optional: every campaign when omitted
 //	    enabled: true                    # optional: true when omitted
+//	    max_attempts: 5                  # optional: delivery.retry.max_attempts when omitted
+//	    signing_secret: whsec_…          # optional: deliveries are signed when set
+//	    previous_signing_secret: whsec_… # optional: during a rotation, also signs
+//	    previous_signing_secret_expires_at: 2025-06-02T10:00:00Z # until then
+//
+// It carries every secret of a subscription, so that a file written by
+// WriteFile with the secrets in clear (`list -o yaml --reveal-secrets`) is a
+// complete backup. A masked secret (starting with "****", what `list -o yaml`
+// writes without --reveal-secrets) is refused by Validate: applying a masked
+// export would otherwise replace every secret with its mask.
 type fileDoc struct {
 	// A pointer tells a missing key (an error) from an empty list (delete
 	// every subscription).
@@ -41,6 +52,10 @@ type fileEntry struct {
 	CampaignIDs []string     `yaml:"campaign_ids,flow,omitempty"`
 	Enabled     *bool        `yaml:"enabled,omitempty"`
 	MaxAttempts int          `yaml:"max_attempts,omitempty"`
+
+	SigningSecret           string    `yaml:"signing_secret,omitempty"`
+	PreviousSigningSecret   string    `yaml:"previous_signing_secret,omitempty"`
+	PreviousSecretExpiresAt time.Time `yaml:"previous_signing_secret_expires_at,omitempty"`
 }
 
 // ParseFile reads an apply file and validates every entry. Unknown keys are
@@ -84,6 +99,10 @@ func ParseFile(r io.Reader) ([]Subscription, error) {
 			CampaignIDs: e.CampaignIDs,
 			Enabled:     e.Enabled == nil || *e.Enabled,
 			MaxAttempts: e.MaxAttempts,
+
+			SigningSecret:           e.SigningSecret,
+			PreviousSigningSecret:   e.PreviousSigningSecret,
+			PreviousSecretExpiresAt: e.PreviousSecretExpiresAt.UTC(),
 		}
 		if err := s.Validate(); err != nil {
 			ee := &EntryError{Index: i, ID: e.ID, Err: err}
@@ -135,8 +154,9 @@ func entryLines(data []byte) []int {
 	return nil
 }
 
-// WriteFile writes subs in the format ParseFile reads, API keys as given:
-// mask them first unless the file is a backup.
+// WriteFile writes subs in the format ParseFile reads, API keys and signing
+// secrets as given: a backup when they are in clear, a file apply refuses
+// when they are masked (Subscription.Masked).
 func WriteFile(w io.Writer, subs []Subscription) error {
 	entries := make([]fileEntry, len(subs))
 	for i, s := range subs {
@@ -150,6 +170,10 @@ func WriteFile(w io.Writer, subs []Subscription) error {
 			CampaignIDs: s.CampaignIDs,
 			Enabled:     &enabled,
 			MaxAttempts: s.MaxAttempts,
+
+			SigningSecret:           s.SigningSecret,
+			PreviousSigningSecret:   s.PreviousSigningSecret,
+			PreviousSecretExpiresAt: s.PreviousSecretExpiresAt,
 		}
 	}
 	enc := yaml.NewEncoder(w)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unibo/webhookd/event"
 )
@@ -116,6 +117,46 @@ func TestWriteFileRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(out, in) {
 		t.Errorf("round trip =\n%+v\nwant\n%+v", out, in)
+	}
+}
+
+// A backup carries every secret: the signing secret and, during a rotation,
+// the previous one with its expiry. Written masked, it is refused by name.
+func TestWriteFileCarriesSigningSecrets(t *testing.T) {
+	sub := validSub()
+	sub.SigningSecret = NewSigningSecret()
+	sub.RotateSigningSecret(NewSigningSecret(), time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC), 24*time.Hour)
+	plain := validSub()
+	plain.ID, plain.APIKey = "sub_b", ""
+	plain.SigningSecret = NewSigningSecret()
+	in := []Subscription{sub, plain}
+
+	var buf bytes.Buffer
+	if err := WriteFile(&buf, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"signing_secret: " + sub.SigningSecret, "previous_signing_secret: " + sub.PreviousSigningSecret,
+		"previous_signing_secret_expires_at: 2025-06-02T10:00:00Z", "signing_secret: " + plain.SigningSecret} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("backup lacks %q:\n%s", want, buf.String())
+		}
+	}
+	out, err := ParseFile(&buf)
+	if err != nil {
+		t.Fatalf("ParseFile(WriteFile()) = %v", err)
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Errorf("round trip =\n%+v\nwant\n%+v", out, in)
+	}
+
+	buf.Reset()
+	if err := WriteFile(&buf, []Subscription{plain.Masked()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseFile(&buf)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "signing_secret" || !strings.Contains(err.Error(), "--reveal-secrets") {
+		t.Errorf("ParseFile of a masked export = %v, want a signing_secret error pointing to --reveal-secrets", err)
 	}
 }
 

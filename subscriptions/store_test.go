@@ -26,7 +26,7 @@ func newTestStore(t *testing.T) (*Store, redis.UniversalClient) {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
 		s := NewStore(rdb, fmt.Sprintf("webhookd-test:%s:%s:", t.Name(), NewID()))
 		t.Cleanup(func() {
-			rdb.Del(context.Background(), s.hashKey, s.versionKey)
+			rdb.Del(context.Background(), s.hashKey, s.versionKey, s.epochKey)
 			rdb.Close()
 		})
 		return s, rdb

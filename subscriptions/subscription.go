@@ -197,11 +197,53 @@ func (s Subscription) clone() Subscription {
 }
 
 // sameContent reports whether a and b route the same events to the same
-// endpoint with the same key, ignoring timestamps.
+// endpoint with the same secrets, ignoring timestamps.
 func sameContent(a, b Subscription) bool {
-	return a.ID == b.ID && a.TenantID == b.TenantID && a.URL == b.URL && a.APIKey == b.APIKey &&
-		a.Enabled == b.Enabled && a.MaxAttempts == b.MaxAttempts && slices.Equal(a.EventTypes, b.EventTypes) && slices.Equal(a.CampaignIDs, b.CampaignIDs) &&
-		a.SigningSecret == b.SigningSecret && a.PreviousSigningSecret == b.PreviousSigningSecret && a.PreviousSecretExpiresAt.Equal(b.PreviousSecretExpiresAt)
+	return a.ID == b.ID && len(changedFields(a, b)) == 0
+}
+
+// changedFields names, as the apply file and the API do, the fields whose
+// values differ between old and next; the id and timestamps are not compared.
+func changedFields(old, next Subscription) []string {
+	var fields []string
+	for _, f := range [...]struct {
+		name string
+		same bool
+	}{
+		{"tenant_id", old.TenantID == next.TenantID},
+		{"url", old.URL == next.URL},
+		{"event_types", slices.Equal(old.EventTypes, next.EventTypes)},
+		{"api_key", old.APIKey == next.APIKey},
+		{"campaign_ids", slices.Equal(old.CampaignIDs, next.CampaignIDs)},
+		{"enabled", old.Enabled == next.Enabled},
+		{"max_attempts", old.MaxAttempts == next.MaxAttempts},
+		{"signing_secret", old.SigningSecret == next.SigningSecret},
+		{"previous_signing_secret", old.PreviousSigningSecret == next.PreviousSigningSecret},
+		{"previous_signing_secret_expires_at", old.PreviousSecretExpiresAt.Equal(next.PreviousSecretExpiresAt)},
+	} {
+		if !f.same {
+			fields = append(fields, f.name)
+		}
+	}
+	return fields
+}
+
+// removedSecrets names the secrets old has and next no longer has: an API
+// key the partner checks, a signing secret it verifies, or a previous
+// signing secret still within its grace period at now.
+func removedSecrets(old, next Subscription, now time.Time) []string {
+	var removed []string
+	if old.APIKey != "" && next.APIKey == "" {
+		removed = append(removed, "api_key")
+	}
+	if old.SigningSecret != "" && next.SigningSecret == "" {
+		removed = append(removed, "signing_secret")
+	}
+	if old.PreviousSigningSecret != "" && now.Before(old.PreviousSecretExpiresAt) &&
+		next.PreviousSigningSecret == "" && next.SigningSecret != old.PreviousSigningSecret {
+		removed = append(removed, "previous_signing_secret")
+	}
+	return removed
 }
 
 // idEncoding is lowercase-friendly base32 (0-9, a-v) without padding.

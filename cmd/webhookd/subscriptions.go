@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -258,47 +259,53 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 	var events, campaigns []string
 	var clearKey, clearCampaigns, clearSecret bool
 	cmd := &cobra.Command{
-		Use:   "update ID [--url U] [--events E1,E2] [--api-key K | --clear-api-key] [--campaigns C1,C2 | --clear-campaigns] [--tenant T]",
+		Use: "update ID [--url U] [--events E1,E2] [--api-key K | --clear-api-key] [--campaigns C1,C2 | --clear-campaigns] [--tenant T]\n" +
+			"          [--max-attempts N] [--signing-secret whsec_... | --clear-signing-secret]",
 		Short: "Change the given fields of a subscription; the others keep their values",
-		Args:  cobra.ExactArgs(1),
+		Long: "update applies the rules of the admin API's PATCH (subscriptions.Patch): only the flags given change.\n" +
+			"--signing-secret replaces the secret at once and ends a rotation in progress (the previous secret stops\n" +
+			"signing too); --clear-signing-secret stops signing. rotate-secret keeps the old secret valid for a while.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changed := cmd.Flags().Changed
 			if !slices.ContainsFunc(updateFlags, changed) {
 				return errors.New("nothing to update: give at least one of --" + strings.Join(updateFlags, ", --"))
 			}
-			change := func(s *subscriptions.Subscription) error {
-				if changed("tenant") {
-					s.TenantID = next.TenantID
-				}
-				if changed("url") {
-					s.URL = next.URL
-				}
-				if changed("events") {
-					s.EventTypes = eventTypes(events)
-				}
-				if changed("api-key") {
-					s.APIKey = next.APIKey
-				}
-				if clearKey {
-					s.APIKey = ""
-				}
-				if changed("campaigns") {
-					s.CampaignIDs = trimList(campaigns)
-				}
-				if clearCampaigns {
-					s.CampaignIDs = nil
-				}
-				if changed("max-attempts") {
-					s.MaxAttempts = next.MaxAttempts
-				}
-				if changed("signing-secret") || clearSecret {
-					// At once, without a grace period: rotate-secret keeps the old one valid.
-					s.SigningSecret, s.PreviousSigningSecret, s.PreviousSecretExpiresAt = next.SigningSecret, "", time.Time{}
-				}
-				return nil
+			var p subscriptions.Patch
+			if changed("tenant") {
+				p.TenantID = &next.TenantID
+			}
+			if changed("url") {
+				p.URL = &next.URL
+			}
+			if changed("events") {
+				types := eventTypes(events)
+				p.EventTypes = &types
+			}
+			if changed("api-key") {
+				p.APIKey = &next.APIKey
+			}
+			if clearKey {
+				p.APIKey = new(string)
+			}
+			if changed("campaigns") {
+				ids := trimList(campaigns)
+				p.CampaignIDs = &ids
+			}
+			if clearCampaigns {
+				p.CampaignIDs = &[]string{}
+			}
+			if changed("max-attempts") {
+				p.MaxAttempts = &next.MaxAttempts
+			}
+			if changed("signing-secret") {
+				p.SigningSecret = &next.SigningSecret
+			}
+			if clearSecret {
+				p.SigningSecret = new(string)
 			}
 			return withStore(g, func(s *subscriptions.Store) error {
-				sub, err := s.Update(cmd.Context(), args[0], change)
+				sub, err := s.Update(cmd.Context(), args[0], p.Change)
 				if err != nil {
 					return withFlag(err)
 				}
@@ -316,7 +323,7 @@ func newSubsUpdateCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&campaigns, "campaigns", nil, "new campaign filter, comma-separated (replaces the list)")
 	f.BoolVar(&clearCampaigns, "clear-campaigns", false, "remove the campaign filter: deliver every campaign")
 	f.IntVar(&next.MaxAttempts, "max-attempts", 0, "attempts per delivery, retries included; 0 = delivery.retry.max_attempts")
-	f.StringVar(&next.SigningSecret, "signing-secret", "", "replace the signing secret at once (rotate-secret keeps the old one valid for a while)")
+	f.StringVar(&next.SigningSecret, "signing-secret", "", "replace the signing secret at once, ending any rotation: the previous secret stops signing too (rotate-secret keeps the old one valid for a while)")
 	f.BoolVar(&clearSecret, "clear-signing-secret", false, "stop signing deliveries")
 	cmd.MarkFlagsMutuallyExclusive("api-key", "clear-api-key")
 	cmd.MarkFlagsMutuallyExclusive("signing-secret", "clear-signing-secret")
@@ -368,12 +375,18 @@ func newSubsDeleteCmd(g *globals) *cobra.Command {
 
 func newSubsApplyCmd(g *globals) *cobra.Command {
 	var path string
+	var dryRun, prune bool
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
-		Short: "Make the table equal to a YAML file: add, update and delete (- reads stdin)",
-		Long: "apply validates the whole file first and writes nothing when any entry is invalid. Subscriptions in\n" +
-			"Redis but not in the file are deleted. Entries without an id get one derived from tenant_id and url,\n" +
-			"so applying the same file twice changes nothing.\n\n" +
+		Use:   "apply -f FILE [--dry-run] [--prune]",
+		Short: "Make the table equal to a YAML file: add, update and, with --prune, delete (- reads stdin)",
+		Long: "apply validates the whole file first and writes nothing when any entry is invalid. Entries without an\n" +
+			"id get one derived from tenant_id and url, so applying the same file twice changes nothing.\n\n" +
+			"Subscriptions in Redis but not in the file are deleted only with --prune (or when you confirm on a\n" +
+			"terminal); otherwise apply lists them, writes nothing and exits non-zero. --dry-run prints the plan\n" +
+			"(adds, updates with the fields that change, deletes, secrets removed) and writes nothing. The summary\n" +
+			"names every API key and signing secret the apply removes.\n\n" +
+			"Backup and restore: `list -o yaml --reveal-secrets > backup.yaml`, then `apply -f backup.yaml`. Without\n" +
+			"--reveal-secrets, API keys and signing secrets are masked and apply refuses the file.\n\n" +
 			"subscriptions:\n" +
 			"  - id: partner-a                      # optional\n" +
 			"    tenant_id: acme\n" +
@@ -381,7 +394,11 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 			"    event_types: [PRIZE_PAYOUT_SUCCEEDED, PRIZE_PAYOUT_FAILED]\n" +
 			"    api_key: s3cret                    # optional\n" +
 			"    campaign_ids: [summer]             # optional, default every campaign\n" +
-			"    enabled: true                      # optional, default true",
+			"    enabled: true                      # optional, default true\n" +
+			"    max_attempts: 5                    # optional, default delivery.retry.max_attempts\n" +
+			"    signing_secret: whsec_...          # optional: sign deliveries (Standard Webhooks)\n" +
+			"    previous_signing_secret: whsec_... # optional, during a rotation: also signs...\n" +
+			"    previous_signing_secret_expires_at: 2025-06-02T10:00:00Z  # ...until then",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, name := cmd.InOrStdin(), "stdin"
@@ -398,24 +415,89 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			// Progress on stderr, the summary alone on stdout.
-			progress := cmd.ErrOrStderr()
-			fmt.Fprintf(progress, "%s: read %d subscriptions; applying them in one transaction\n", name, len(desired))
+			stdout, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return withStore(g, func(s *subscriptions.Store) error {
-				res, err := s.ApplyReporting(cmd.Context(), desired, func(action, id string) {
-					fmt.Fprintf(progress, "  %s %s\n", action, id)
-				})
+				if dryRun {
+					res, err := s.ApplyWith(cmd.Context(), desired, subscriptions.ApplyOptions{DryRun: true, Prune: prune})
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s: %d subscriptions; plan:\n", name, len(desired))
+					printChanges(stdout, res)
+					if n := res.Count(subscriptions.Deleted); n > 0 && !prune {
+						fmt.Fprintf(stdout, "deleting the %d subscriptions absent from the file needs --prune\n", n)
+					}
+					_, err = fmt.Fprintln(stdout, res)
+					return err
+				}
+				// Progress on stderr, the summary alone on stdout.
+				fmt.Fprintf(progress, "%s: read %d subscriptions; applying them in one transaction\n", name, len(desired))
+				opts := subscriptions.ApplyOptions{Prune: prune}
+				res, err := s.ApplyWith(cmd.Context(), desired, opts)
+				var refused *subscriptions.DeleteRefusedError
+				if errors.As(err, &refused) && !refused.Unconfirmed {
+					// The file cannot be both stdin and the answer.
+					if path == "-" || !isTerminal(cmd.InOrStdin()) {
+						return fmt.Errorf("%s: apply would delete %d subscriptions absent from the file (%s); nothing written. "+
+							"Re-run with --prune to delete them, or add them to the file (--dry-run shows the whole plan)", name, len(refused.IDs), strings.Join(refused.IDs, ", "))
+					}
+					if !confirmDeletes(cmd.InOrStdin(), progress, name, refused.IDs) {
+						return fmt.Errorf("%s: not confirmed; nothing written (--prune deletes without asking)", name)
+					}
+					opts.Prune, opts.PruneOnly = true, refused.IDs
+					res, err = s.ApplyWith(cmd.Context(), desired, opts)
+				}
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), res)
+				printChanges(progress, res)
+				_, err = fmt.Fprintln(stdout, res)
 				return err
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&path, "file", "f", "", "YAML file, - for stdin (required)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what apply would add, update (with the fields that change) and delete, and the secrets it would remove; write nothing")
+	cmd.Flags().BoolVar(&prune, "prune", false, "delete the subscriptions absent from the file (without it apply refuses, or asks on a terminal)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// printChanges writes one line per change of an apply.
+func printChanges(w io.Writer, res subscriptions.ApplyResult) {
+	for _, l := range res.Lines() {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+}
+
+// isTerminal reports whether r is a terminal a user can answer a question
+// on: a character device other than /dev/null (what scripts and cron give).
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
+}
+
+// confirmDeletes asks on the terminal whether to delete ids; only "yes"
+// confirms.
+func confirmDeletes(in io.Reader, out io.Writer, name string, ids []string) bool {
+	fmt.Fprintf(out, "%d subscriptions in Redis are not in %s and would be deleted:\n", len(ids), name)
+	for _, id := range ids {
+		fmt.Fprintf(out, "  %s\n", id)
+	}
+	fmt.Fprint(out, "Delete them? Type yes to delete, anything else to stop: ")
+	answer, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil {
+		fmt.Fprintln(out) // no answer: end the question's line
+	}
+	return strings.TrimSpace(answer) == "yes"
 }
 
 func newSubsRotateSecretCmd(g *globals) *cobra.Command {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -338,7 +339,8 @@ func TestSubsApplyRejectsBadFilesAndWritesNothing(t *testing.T) {
 }
 
 // apply says what it is doing on stderr (the file's size, then each change
-// once committed) and prints only the summary on stdout.
+// once committed, an update with the fields it changes) and prints only the
+// summary on stdout.
 func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
 	_, store := subsEnv(t)
 	ctx := context.Background()
@@ -351,15 +353,161 @@ func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
 		"  - {id: keep, tenant_id: acme, url: 'https://keep.example/', event_types: [PLAYER_OPTED_IN]}\n" +
 		"  - {id: change, tenant_id: acme, url: 'https://changed.example/', event_types: [PLAYER_OPTED_IN]}\n" +
 		"  - {id: new, tenant_id: acme, url: 'https://new.example/', event_types: [PLAYER_OPTED_IN]}\n"
-	out, errOut, err := runSubs(t, file, "apply", "-f", "-")
+	out, errOut, err := runSubs(t, file, "apply", "-f", "-", "--prune")
 	if err != nil {
 		t.Fatalf("apply: %v (stderr %q)", err, errOut)
 	}
 	if out != "added 1, updated 1, deleted 1, unchanged 1\n" {
 		t.Errorf("stdout %q, want the summary alone", out)
 	}
-	want := "stdin: read 3 subscriptions; applying them in one transaction\n  updated change\n  added new\n  deleted drop\n"
+	want := "stdin: read 3 subscriptions; applying them in one transaction\n  updated change: url\n  added new\n  deleted drop\n"
 	if errOut != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+}
+
+// The README's sample file applied to a table with other entries: without
+// --prune apply deletes nothing, names what it would delete and fails;
+// --dry-run prints the plan; --prune deletes.
+func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
+	mr, store := subsEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"old-a", "old-b", "old-c"} {
+		if _, err := store.Add(ctx, subscriptions.Subscription{ID: id, TenantID: "acme", URL: "https://" + id + ".example/", EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sample := "subscriptions:\n  - id: sub_acme_prizes\n    tenant_id: acme\n    url: https://hooks.acme.example/prizes\n" +
+		"    event_types: [PRIZE_PAYOUT_SUCCEEDED, PRIZE_PAYOUT_FAILED]\n    api_key: s3cret\n"
+	path := filepath.Join(t.TempDir(), "subscriptions.yaml")
+	if err := os.WriteFile(path, []byte(sample), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	version := func() string { v, _ := mr.Get("webhookd:subscriptions:version"); return v }
+	before := version()
+
+	out, _, err := runSubs(t, "", "apply", "-f", path)
+	if err == nil {
+		t.Fatalf("apply without --prune succeeded: %q", out)
+	}
+	for _, want := range []string{"would delete 3 subscriptions", "old-a, old-b, old-c", "nothing written", "--prune"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if all, _ := store.List(ctx, ""); len(all) != 3 || version() != before || out != "" {
+		t.Fatalf("a refused apply wrote: %d entries, version %s (was %s), stdout %q", len(all), version(), before, out)
+	}
+
+	out = mustRunSubs(t, "apply", "-f", path, "--dry-run")
+	want := path + ": 1 subscriptions; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
+		"deleting the 3 subscriptions absent from the file needs --prune\n" +
+		"dry run, nothing written: would have added 1, updated 0, deleted 3, unchanged 0\n"
+	if out != want {
+		t.Errorf("--dry-run printed\n%s\nwant\n%s", out, want)
+	}
+	if all, _ := store.List(ctx, ""); len(all) != 3 || version() != before {
+		t.Fatalf("--dry-run wrote: %d entries", len(all))
+	}
+
+	if out := mustRunSubs(t, "apply", "-f", path, "--prune"); out != "added 1, updated 0, deleted 3, unchanged 0\n" {
+		t.Errorf("apply --prune = %q", out)
+	}
+	if all, _ := store.List(ctx, ""); len(all) != 1 || all[0].ID != "sub_acme_prizes" {
+		t.Errorf("after --prune: %+v", all)
+	}
+}
+
+// terminal is stdin on a terminal: a character device a user types on.
+type terminal struct{ *strings.Reader }
+
+func (terminal) Stat() (os.FileInfo, error) { return charDevice{}, nil }
+
+type charDevice struct{ os.FileInfo }
+
+func (charDevice) Mode() os.FileMode { return os.ModeDevice | os.ModeCharDevice | 0o620 }
+
+// On a terminal apply asks before deleting: only "yes" deletes.
+func TestSubsApplyAsksOnATerminalBeforeDeleting(t *testing.T) {
+	for _, tc := range []struct {
+		answer  string
+		deleted bool
+	}{{"yes\n", true}, {"no\n", false}, {"", false}} {
+		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
+			_, store := subsEnv(t)
+			ctx := context.Background()
+			if _, err := store.Add(ctx, subscriptions.Subscription{ID: "old", TenantID: "acme", URL: "https://old.example/", EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: true}); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "subs.yaml")
+			_ = os.WriteFile(path, []byte("subscriptions:\n  - {id: new, tenant_id: acme, url: 'https://new.example/', event_types: [PLAYER_OPTED_IN]}\n"), 0o600)
+			var out, errOut bytes.Buffer
+			root := newRootCmd(&out, &errOut)
+			root.SetIn(terminal{strings.NewReader(tc.answer)})
+			root.SetArgs([]string{"subscriptions", "apply", "-f", path})
+			err := root.ExecuteContext(ctx)
+			if !strings.Contains(errOut.String(), "1 subscriptions in Redis are not in "+path+" and would be deleted:\n  old\nDelete them?") {
+				t.Errorf("no question on stderr:\n%s", errOut.String())
+			}
+			all, _ := store.List(ctx, "")
+			if tc.deleted {
+				if err != nil || out.String() != "added 1, updated 0, deleted 1, unchanged 0\n" || len(all) != 1 || all[0].ID != "new" {
+					t.Errorf("confirmed: err %v, stdout %q, table %+v", err, out.String(), all)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "not confirmed") || len(all) != 1 || all[0].ID != "old" {
+				t.Errorf("not confirmed: err %v, table %+v", err, all)
+			}
+		})
+	}
+}
+
+// Applying a file that lacks the secrets of live subscriptions says so in
+// the summary, per subscription; re-applying a backup changes nothing.
+func TestSubsApplySummaryNamesSecretsRemoved(t *testing.T) {
+	subsEnv(t)
+	secret := subscriptions.NewSigningSecret()
+	mustRunSubs(t, "add", "--id", "signed", "--tenant", "acme", "--url", "https://a.example/", "--events", "PLAYER_OPTED_IN", "--signing-secret", secret)
+	mustRunSubs(t, "add", "--id", "keyed", "--tenant", "acme", "--url", "https://b.example/", "--events", "PLAYER_OPTED_IN", "--api-key", subsTestKey)
+	backup := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets")
+	if out, _, err := runSubs(t, backup, "apply", "-f", "-"); err != nil || out != "added 0, updated 0, deleted 0, unchanged 2\n" {
+		t.Fatalf("re-applying the backup to the live table: %q, %v", out, err)
+	}
+	bare := "subscriptions:\n" +
+		"  - {id: signed, tenant_id: acme, url: 'https://a.example/', event_types: [PLAYER_OPTED_IN]}\n" +
+		"  - {id: keyed, tenant_id: acme, url: 'https://b.example/', event_types: [PLAYER_OPTED_IN]}\n"
+	out, errOut, err := runSubs(t, bare, "apply", "-f", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "added 0, updated 2, deleted 0, unchanged 0; removed signing secret of signed; removed API key of keyed\n"; out != want {
+		t.Errorf("summary %q, want %q", out, want)
+	}
+	if !strings.Contains(errOut, "  updated signed: signing_secret (removes its signing secret)\n") {
+		t.Errorf("progress does not name the field:\n%s", errOut)
+	}
+	if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, subsTestKey) {
+		t.Error("apply printed a secret")
+	}
+}
+
+// update applies subscriptions.Patch: --signing-secret during a rotation
+// ends it (one signature), --clear-signing-secret stops signing.
+func TestSubsUpdateSigningSecretFollowsThePatchRules(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	id := strings.TrimSpace(mustRunSubs(t, "add", "--tenant", "acme", "--url", "https://a.example/", "--events", "PLAYER_OPTED_IN", "--generate-signing-secret"))
+	mustRunSubs(t, "rotate-secret", id, "--grace", "1h")
+	next := subscriptions.NewSigningSecret()
+	mustRunSubs(t, "update", id, "--signing-secret", next)
+	got, _ := store.Get(ctx, id)
+	if keys, _ := got.SigningKeys(time.Now()); got.SigningSecret != next || got.PreviousSigningSecret != "" || len(keys) != 1 {
+		t.Fatalf("after update --signing-secret during a rotation: %d keys, %+v", len(keys), got.Masked())
+	}
+	mustRunSubs(t, "rotate-secret", id, "--grace", "1h")
+	mustRunSubs(t, "update", id, "--clear-signing-secret")
+	if got, _ := store.Get(ctx, id); got.SigningSecret != "" || got.PreviousSigningSecret != "" {
+		t.Fatalf("after --clear-signing-secret: %+v", got.Masked())
 	}
 }
