@@ -23,7 +23,8 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
 # static-debian12 has CA certificates, tzdata and /etc/passwd with nonroot (uid/gid 65532); no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/webhookd /webhookd
-USER nonroot:nonroot
+# Numeric: a pod with runAsNonRoot can check a numeric user without runAsUser ("nonroot" it cannot).
+USER 65532:65532
 # /healthz and /readyz (ops.addr, WEBHOOKD_OPS_ADDR)
 EXPOSE 8081
 ENTRYPOINT ["/webhookd"]

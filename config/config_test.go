@@ -159,19 +159,6 @@ func TestEnvName(t *testing.T) {
 	}
 }
 
-// The README's configuration reference is generated from Options; this
-// fails when someone changes one without the other (run
-// `go run ./cmd/webhookd config reference` and paste).
-func TestReadmeHasTheConfigurationReference(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(readme), Reference()) {
-		t.Fatalf("README.md's configuration table differs from config.Reference(); regenerate it with `go run ./cmd/webhookd config reference`")
-	}
-}
-
 func TestDocsConfigurationIsGenerated(t *testing.T) {
 	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {

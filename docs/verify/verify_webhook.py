@@ -1,7 +1,11 @@
 """Verifies a webhookd delivery signed with the Standard Webhooks scheme.
 
-Python 3, standard library only. Usage in a Flask app (the raw body is needed:
-the signature covers the exact bytes sent):
+Python 3.9+, standard library only. Usage in a Flask app (the raw body is
+needed: the signature covers the exact bytes sent; docs/partner-guide.md has
+the complete endpoint):
+
+    import os
+    from flask import Flask, jsonify, request
 
     @app.route('/webhooks/prizes', methods=['POST'])
     def webhook_handler():
