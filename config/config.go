@@ -250,7 +250,7 @@ func EnvName(key string) string {
 }
 
 // Options lists every key with its default. It is the single source of the
-// defaults and of the configuration reference in the README.
+// defaults and of the configuration reference (docs/configuration.md).
 var Options = []Option{
 	{"log.level", "info", "debug, info, warn or error", public},
 	{"log.format", "json", "json (production) or console (development)", public},

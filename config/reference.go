@@ -7,8 +7,9 @@ import (
 )
 
 // Reference renders every option as a Markdown table: key, environment
-// variable, default, and what it trades. The README embeds it; a test keeps
-// the two equal, so the documentation cannot drift from the code.
+// variable, default, and what it trades, as `webhookd config reference`
+// prints it; ReferenceDoc wraps it into docs/configuration.md, which a test
+// keeps equal to the code.
 func Reference() string {
 	var b strings.Builder
 	b.WriteString("| key | environment variable | default | what it does / trades |\n")

@@ -287,14 +287,6 @@ func TestPartnerGuidePayloadsAreWhatWebhookdSends(t *testing.T) {
 	}
 }
 
-// inFlight are flags the pages document that other branches of the same
-// change are adding; once merged they must exist like any other (delete
-// the entry then).
-var inFlight = map[string]bool{
-	"subscriptions apply --dry-run": true,
-	"subscriptions apply --prune":   true,
-}
-
 // Every webhookd command line in a sh block of the pages names commands and
 // flags the binary has.
 func TestDocumentedCommandsExist(t *testing.T) {
@@ -328,10 +320,6 @@ func TestDocumentedCommandsExist(t *testing.T) {
 				h := help(path)
 				for _, f := range flags {
 					if !regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(f) + `\b`).MatchString(h) {
-						if key := strings.Join(append(path, f), " "); inFlight[key] {
-							t.Logf("%s: %s is not a flag yet (in flight on another branch)", b, key)
-							continue
-						}
 						t.Errorf("%s: `webhookd %s` has no flag %s (line: %s)", b, strings.Join(path, " "), f, cmdLine)
 					}
 				}
