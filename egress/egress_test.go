@@ -108,10 +108,12 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-// localhost stands for its loopback addresses: opening either opens it, and
-// the refusal says which ranges do, with no advice that would not work.
+// localhost is checked as 127.0.0.1, the address it resolves to everywhere:
+// opening that opens it, and the refusal says which ranges do, with no
+// advice that would not work (::1/128 alone would not: not every system
+// resolves localhost to ::1).
 func TestCheckURLLocalhostFollowsTheLoopbackRanges(t *testing.T) {
-	for _, allowed := range [][]string{{"127.0.0.0/8"}, {"127.0.0.1/32"}, {"::1/128"}} {
+	for _, allowed := range [][]string{{"127.0.0.0/8"}, {"127.0.0.1/32"}, {"::1/128", "127.0.0.0/8"}} {
 		p, _ := New(allowed, false)
 		for _, u := range []string{"http://localhost:8080/hook", "http://LOCALHOST./", "http://api.localhost/"} {
 			if err := p.CheckURL(u); err != nil {
@@ -120,9 +122,10 @@ func TestCheckURLLocalhostFollowsTheLoopbackRanges(t *testing.T) {
 		}
 	}
 	other, _ := New([]string{"10.0.0.0/8"}, false)
-	for _, p := range []Policy{{}, other} {
+	v6, _ := New([]string{"::1/128"}, false)
+	for _, p := range []Policy{{}, other, v6} {
 		err := p.CheckURL("http://localhost:8080/")
-		if err == nil || !strings.Contains(err.Error(), "delivery.allowed_cidrs opens it with 127.0.0.0/8 (or 127.0.0.1/32) or ::1/128") {
+		if err == nil || !strings.Contains(err.Error(), "delivery.allowed_cidrs opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)") {
 			t.Errorf("%v", err)
 		}
 	}
