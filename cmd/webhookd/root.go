@@ -66,6 +66,7 @@ func refuseUnknownSubcommands(cmd *cobra.Command) {
 	cmd.Args = unknownSubcommand
 	if !cmd.Runnable() {
 		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		cmd.DisableFlagsInUseLine = true // its usage is "[command]", not "[flags]"
 	}
 	for _, sub := range cmd.Commands() {
 		refuseUnknownSubcommands(sub)
