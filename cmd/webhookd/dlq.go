@@ -67,6 +67,9 @@ func newDLQCmd(g *globals) *cobra.Command {
 				n++
 				return print(r)
 			})
+			if err != nil && n == 0 {
+				return err // no header nor "0 dead letters" before the error
+			}
 			if ferr := flush(); err == nil {
 				err = ferr
 			}

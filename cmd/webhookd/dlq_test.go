@@ -87,4 +87,9 @@ func TestDLQListOutputFormats(t *testing.T) {
 	if out, err := dlq("xml"); err == nil || !strings.Contains(err.Error(), "-o must be table, json or yaml") || out != "" {
 		t.Errorf("-o xml: %v\n%s", err, out)
 	}
+	// Kafka down: the error alone, no empty table before it.
+	t.Setenv(config.EnvName("kafka.brokers"), "127.0.0.1:1")
+	if out, err := dlq("table"); err == nil || out != "" {
+		t.Errorf("Kafka down: %v, printed %q", err, out)
+	}
 }
