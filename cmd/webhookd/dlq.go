@@ -50,7 +50,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "List dead-lettered deliveries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			print, flush, err := deadLetterPrinter(cmd.OutOrStdout(), output)
+			printRecord, flush, err := deadLetterPrinter(cmd.OutOrStdout(), output)
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 			n := 0
 			skipped, err := delivery.ReadDeadLetters(cmd.Context(), cfg, filter, func(r delivery.Record) error {
 				n++
-				return print(r)
+				return printRecord(r)
 			})
 			if err != nil && n == 0 {
 				return err // no header nor "0 dead letters" before the error
@@ -89,7 +89,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 
 // deadLetterPrinter returns how dlq list prints each record in the output
 // format, and what it calls once the last is printed.
-func deadLetterPrinter(out io.Writer, output string) (print func(delivery.Record) error, flush func() error, err error) {
+func deadLetterPrinter(out io.Writer, output string) (printRecord func(delivery.Record) error, flush func() error, err error) {
 	switch output {
 	case "table":
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
