@@ -333,7 +333,8 @@ func (t *Table) failed(ctx context.Context, err error) {
 	}
 	t.mu.Lock()
 	t.redisOK = false
-	t.unusable = errors.Is(err, ErrTableLost) || errors.As(err, new(*SecretError))
+	var refused *config.KeyError // Redis answered, refusing a setting (redis.db)
+	t.unusable = errors.Is(err, ErrTableLost) || errors.As(err, new(*SecretError)) || errors.As(err, &refused)
 	t.lastErr = err.Error()
 	first := !t.warned
 	t.warned = true
@@ -360,6 +361,15 @@ func (t *Table) failed(ctx context.Context, err error) {
 				append(fields, zap.Int64("version", idx.version), zap.Int("subscriptions", idx.size))...)
 		} else {
 			t.log.Warn(msg+"; subscription table not loaded, retrying", fields...)
+		}
+		return
+	}
+	if refused != nil {
+		msg := "Redis answers but refuses " + refused.Key
+		if idx != nil {
+			t.log.Warn(msg+"; serving the last good table until it is fixed", zap.Error(err))
+		} else {
+			t.log.Warn(msg+"; subscription table not loaded, retrying", zap.Error(err))
 		}
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unibo/webhookd/internal/testenv"
 )
@@ -85,5 +86,16 @@ func TestBinaryRedisDBOutOfRangeNamesTheKey(t *testing.T) {
 	_, errOut, code := runBinary(t, bin, env, "subscriptions", "list")
 	if code == 0 || !strings.Contains(errOut, "redis.db (WEBHOOKD_REDIS_DB)") || !strings.Contains(errOut, "no database 99") {
 		t.Fatalf("exit %d, stderr %q: want the key redis.db named", code, errOut)
+	}
+	// The worker says the same, and does not call Redis unavailable.
+	p := testenv.StartBinary(t, bin, env)
+	testenv.Eventually(t, 30*time.Second, "the worker's warning", func() bool {
+		return strings.Contains(p.Output(), "Redis answers but refuses redis.db; subscription table not loaded, retrying")
+	})
+	if code, err := p.Terminate(30 * time.Second); err != nil || code != 0 {
+		t.Errorf("exit after SIGTERM: %d, %v", code, err)
+	}
+	if logs := p.Output(); strings.Contains(logs, "Redis unavailable") || !strings.Contains(logs, "no database 99") {
+		t.Errorf("worker log:\n%s", testenv.Tail(logs, 20))
 	}
 }
