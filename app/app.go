@@ -132,9 +132,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		w.log.Warn("environment variable names no option; ignored", fields...)
 	}
-	if w.cfg.Subscriptions.EncryptionKey == "" {
-		w.log.Warn("subscriptions.encryption_key is not set: API keys and signing secrets are stored in clear in Redis; set it (WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY) in production, then run `webhookd subscriptions reencrypt`")
-	}
 	defer w.sender.Close()
 	defer w.fanout.Close()
 	defer func() { _ = w.closeRDB() }()
@@ -183,6 +180,12 @@ func (w *Worker) waitForTable(ctx context.Context) bool {
 	}
 	st := w.table.Status()
 	w.log.Info("subscription table loaded; starting consumer", zap.Int("subscriptions", st.Size), zap.Int64("version", st.Version))
+	if w.cfg.Subscriptions.EncryptionKey == "" {
+		// Said once the table has loaded without a key, which proves its
+		// secrets are in clear: a sealed table does not load (the table
+		// reports which key is missing).
+		w.log.Warn("subscriptions.encryption_key is not set: API keys and signing secrets are stored in clear in Redis; set it (WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY) in production, then run `webhookd subscriptions reencrypt`")
+	}
 	return true
 }
 

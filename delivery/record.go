@@ -25,7 +25,7 @@ type Record struct {
 	LastStatus int    `json:"last_status,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
 	// NotBefore is when a retry record's next attempt is due.
-	NotBefore time.Time `json:"not_before,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
 	// Reason says why a dead letter is dead: not_retried (retries off, or a
 	// failure the policy does not retry), retries_exhausted, endpoint_gone,
 	// subscription_unavailable, address_blocked (refused by the egress

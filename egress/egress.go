@@ -74,8 +74,22 @@ func (e *BlockedError) Error() string {
 	if e.Host != "" {
 		what = "host " + e.Host
 	}
-	return fmt.Sprintf("%s is blocked by the egress policy: %s; delivery.allowed_cidrs can open it", what, e.Rule)
+	msg := fmt.Sprintf("%s is blocked by the egress policy: %s", what, e.Rule)
+	switch {
+	case e.Host != "":
+		// The name stands for 127.0.0.1 (see CheckURL).
+		return msg + "; delivery.allowed_cidrs opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)"
+	case e.Addr.IsValid():
+		return msg + "; delivery.allowed_cidrs opens it with a range that holds it, such as " + netip.PrefixFrom(e.Addr, e.Addr.BitLen()).String()
+	}
+	return msg
 }
+
+// localhostAddr is what a localhost name is checked as: every system
+// resolves localhost to 127.0.0.1, not every one also to ::1. When the
+// resolver gives ::1 as well and only 127.0.0.1 is open, the dialer falls
+// back from the refused address to the open one.
+var localhostAddr = netip.MustParseAddr("127.0.0.1")
 
 // ErrHTTPSRequired is returned for a plain-http URL when
 // delivery.require_https is set.
@@ -147,8 +161,10 @@ func blockedRule(addr netip.Addr) string {
 
 // CheckURL vets a subscription URL before it is stored: an absolute http or
 // https URL (https only when required), whose host, when it is a literal IP
-// address, is not blocked. A host name is checked when it is resolved, at
-// every connection.
+// address, is not blocked. localhost (and *.localhost) is checked as
+// 127.0.0.1, the address it resolves to everywhere: it passes when the
+// policy opens that. Any other host name is checked when it is resolved, at
+// every connection (as localhost is too).
 func (p Policy) CheckURL(raw string) error {
 	// The parse error would quote the URL: report the rule only.
 	u, err := url.Parse(raw)
@@ -167,7 +183,10 @@ func (p Policy) CheckURL(raw string) error {
 		return errors.New("host must be a DNS name or a dotted-quad/IPv6 address, not a numeric or octal/hex form")
 	}
 	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return &BlockedError{Host: host, Rule: "loopback (localhost)"}
+		if p.CheckAddr(localhostAddr) == nil {
+			return nil // Control still checks the address actually dialled
+		}
+		return &BlockedError{Host: host, Rule: "loopback (localhost, 127.0.0.1)"}
 	}
 	return nil
 }

@@ -108,6 +108,36 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
+// localhost is checked as 127.0.0.1, the address it resolves to everywhere:
+// opening that opens it, and the refusal says which ranges do, with no
+// advice that would not work (::1/128 alone would not: not every system
+// resolves localhost to ::1).
+func TestCheckURLLocalhostFollowsTheLoopbackRanges(t *testing.T) {
+	for _, allowed := range [][]string{{"127.0.0.0/8"}, {"127.0.0.1/32"}, {"::1/128", "127.0.0.0/8"}} {
+		p, _ := New(allowed, false)
+		for _, u := range []string{"http://localhost:8080/hook", "http://LOCALHOST./", "http://api.localhost/"} {
+			if err := p.CheckURL(u); err != nil {
+				t.Errorf("allowed %v: %s refused: %v", allowed, u, err)
+			}
+		}
+	}
+	other, _ := New([]string{"10.0.0.0/8"}, false)
+	v6, _ := New([]string{"::1/128"}, false)
+	for _, p := range []Policy{{}, other, v6} {
+		err := p.CheckURL("http://localhost:8080/")
+		if err == nil || !strings.Contains(err.Error(), "delivery.allowed_cidrs opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)") {
+			t.Errorf("%v", err)
+		}
+	}
+	var p Policy
+	if err := p.CheckURL("http://10.0.0.5/"); err == nil || !strings.Contains(err.Error(), "such as 10.0.0.5/32") {
+		t.Errorf("literal address: %v", err)
+	}
+	if err := p.CheckAddr(netip.Addr{}); err == nil || strings.Contains(err.Error(), "allowed_cidrs") {
+		t.Errorf("an invalid address cannot be opened, yet: %v", err)
+	}
+}
+
 // The guard runs on the address actually dialled: a host name that resolves
 // to loopback is refused at connect time, and nothing reaches the server.
 func TestControlRefusesResolvedLoopbackAtConnectTime(t *testing.T) {

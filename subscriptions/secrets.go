@@ -42,6 +42,9 @@ type sealKey struct {
 type SecretError struct {
 	ID    string
 	Field string
+	// KeyID is the id of the key the value is sealed with, when that key is
+	// not configured ("" when the value is malformed or does not open).
+	KeyID string
 	Err   error
 }
 
@@ -130,7 +133,9 @@ func (s *Sealer) open(id, field, url, stored string) (string, error) {
 		return stored, nil
 	}
 	if s == nil {
-		return "", &SecretError{ID: id, Field: field, Err: errors.New("it is encrypted and subscriptions.encryption_key is not set")}
+		kid := sealedWith(stored)
+		return "", &SecretError{ID: id, Field: field, KeyID: kid,
+			Err: fmt.Errorf("it is sealed with key %s and subscriptions.encryption_key is not set", kid)}
 	}
 	kid, b64, ok := strings.Cut(rest, ":")
 	if !ok {
@@ -138,7 +143,8 @@ func (s *Sealer) open(id, field, url, stored string) (string, error) {
 	}
 	k, ok := s.byID[kid]
 	if !ok {
-		return "", &SecretError{ID: id, Field: field, Err: fmt.Errorf("sealed with key %s, which is neither subscriptions.encryption_key (%s) nor in subscriptions.previous_encryption_keys", kid, s.current.id)}
+		return "", &SecretError{ID: id, Field: field, KeyID: kid,
+			Err: fmt.Errorf("sealed with key %s, which is neither subscriptions.encryption_key (%s) nor in subscriptions.previous_encryption_keys", kid, s.current.id)}
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(b64)
 	if err != nil || len(sealed) < k.aead.NonceSize() {

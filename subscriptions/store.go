@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -586,9 +587,21 @@ const clusterHint = "the server is a Redis Cluster node: set redis.cluster: true
 // key aborts saying only EXECABORT, the redirection being in its commands'
 // errors (cmds). A cluster client follows redirections itself: its errors
 // are left as they are.
+//
+// It also names redis.db when the server has no such database: go-redis
+// selects it on every new connection, and the server's answer alone ("ERR
+// DB index is out of range") does not say which setting to fix.
 func (s *Store) explain(err error, cmds ...redis.Cmder) error {
 	if err == nil {
 		return nil
+	}
+	if strings.Contains(err.Error(), "DB index is out of range") {
+		db := "redis.db"
+		if c, ok := s.rdb.(*redis.Client); ok { // one server or Sentinel; a cluster has only database 0
+			db = fmt.Sprint(c.Options().DB)
+		}
+		return &config.KeyError{Key: "redis.db", Err: fmt.Errorf(
+			"the Redis server has no database %s (it has as many as its databases setting says, 16 by default: 0 to 15): %w", db, err)}
 	}
 	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
 		return err

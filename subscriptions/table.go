@@ -333,7 +333,8 @@ func (t *Table) failed(ctx context.Context, err error) {
 	}
 	t.mu.Lock()
 	t.redisOK = false
-	t.unusable = errors.Is(err, ErrTableLost) || errors.As(err, new(*SecretError))
+	var refused *config.KeyError // Redis answered, refusing a setting (redis.db)
+	t.unusable = errors.Is(err, ErrTableLost) || errors.As(err, new(*SecretError)) || errors.As(err, &refused)
 	t.lastErr = err.Error()
 	first := !t.warned
 	t.warned = true
@@ -341,7 +342,38 @@ func (t *Table) failed(ctx context.Context, err error) {
 	if !first {
 		return
 	}
-	if idx := t.cur.Load(); idx != nil {
+	idx := t.cur.Load()
+	var se *SecretError
+	if errors.As(err, &se) {
+		// Redis answered: the table is there but sealed with a key this
+		// process lacks. Neither an outage nor a table in clear.
+		fields := []zap.Field{zap.Error(err)}
+		if se.KeyID != "" {
+			fields = append(fields, zap.String("missing_key_id", se.KeyID))
+		}
+		msg := "the subscription table in Redis cannot be opened with the configured encryption keys " +
+			"(subscriptions.encryption_key, subscriptions.previous_encryption_keys)"
+		if se.KeyID != "" {
+			msg += ": key " + se.KeyID + " is missing"
+		}
+		if idx != nil {
+			t.log.Warn(msg+"; serving the last good table until it can be opened",
+				append(fields, zap.Int64("version", idx.version), zap.Int("subscriptions", idx.size))...)
+		} else {
+			t.log.Warn(msg+"; subscription table not loaded, retrying", fields...)
+		}
+		return
+	}
+	if refused != nil {
+		msg := "Redis answers but refuses " + refused.Key
+		if idx != nil {
+			t.log.Warn(msg+"; serving the last good table until it is fixed", zap.Error(err))
+		} else {
+			t.log.Warn(msg+"; subscription table not loaded, retrying", zap.Error(err))
+		}
+		return
+	}
+	if idx != nil {
 		t.log.Warn("cannot refresh the subscription table from Redis; serving the last good table until it recovers",
 			zap.Error(err), zap.Int64("version", idx.version), zap.Int("subscriptions", idx.size))
 	} else {
@@ -353,12 +385,16 @@ func (t *Table) failed(ctx context.Context, err error) {
 func (t *Table) succeeded() {
 	t.mu.Lock()
 	t.redisOK = true
+	wasUnusable := t.unusable
 	t.unusable = false
 	t.lastErr = ""
 	recovered := t.warned
 	t.warned = false
 	t.mu.Unlock()
-	if recovered {
+	switch {
+	case recovered && wasUnusable:
+		t.log.Info("the subscription table in Redis can be used again; it is being kept fresh")
+	case recovered:
 		t.log.Info("Redis reachable again; subscription table is being kept fresh")
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/delivery"
@@ -48,6 +50,10 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "List dead-lettered deliveries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			printRecord, flush, err := deadLetterPrinter(cmd.OutOrStdout(), output)
+			if err != nil {
+				return err
+			}
 			cfg, err := g.load()
 			if err != nil {
 				return err
@@ -56,27 +62,17 @@ func newDLQCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			if output == "table" {
-				fmt.Fprintln(tw, "DEAD_AT\tSUBSCRIPTION\tEVENT_TYPE\tREQUEST_ID\tATTEMPTS\tSTATUS\tREASON\tERROR\tWEBHOOK_ID")
-			}
 			n := 0
 			skipped, err := delivery.ReadDeadLetters(cmd.Context(), cfg, filter, func(r delivery.Record) error {
 				n++
-				if output == "json" {
-					b, err := json.Marshal(r)
-					if err != nil {
-						return err
-					}
-					_, err = fmt.Fprintln(out, string(b))
-					return err
-				}
-				_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.DeadAt.UTC().Format(time.RFC3339),
-					r.SubscriptionID, r.EventType, dash(r.RequestID), r.Attempts, r.LastStatus, r.Reason, dash(r.LastError), r.WebhookID)
-				return err
+				return printRecord(r)
 			})
-			_ = tw.Flush()
+			if err != nil && n == 0 {
+				return err // no header nor "0 dead letters" before the error
+			}
+			if ferr := flush(); err == nil {
+				err = ferr
+			}
 			fmt.Fprintf(g.stderr, "%d dead letters", n)
 			if skipped > 0 {
 				fmt.Fprintf(g.stderr, " (%d unreadable records skipped)", skipped)
@@ -86,9 +82,68 @@ func newDLQCmd(g *globals) *cobra.Command {
 		},
 	}
 	ff.add(list)
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json (one record per line)")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table, json (one record per line) or yaml (one document per record)")
 	cmd.AddCommand(list)
 	return cmd
+}
+
+// deadLetterPrinter returns how dlq list prints each record in the output
+// format, and what it calls once the last is printed.
+func deadLetterPrinter(out io.Writer, output string) (printRecord func(delivery.Record) error, flush func() error, err error) {
+	switch output {
+	case "table":
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEAD_AT\tSUBSCRIPTION\tEVENT_TYPE\tREQUEST_ID\tATTEMPTS\tSTATUS\tREASON\tERROR\tWEBHOOK_ID")
+		return func(r delivery.Record) error {
+			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.DeadAt.UTC().Format(time.RFC3339),
+				r.SubscriptionID, r.EventType, dash(r.RequestID), r.Attempts, r.LastStatus, r.Reason, dash(r.LastError), r.WebhookID)
+			return err
+		}, tw.Flush, nil
+	case "json":
+		return func(r delivery.Record) error {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(out, string(b))
+			return err
+		}, func() error { return nil }, nil
+	case "yaml":
+		enc := yaml.NewEncoder(out)
+		enc.SetIndent(2)
+		return func(r delivery.Record) error {
+			doc, err := yamlOf(r)
+			if err != nil {
+				return err
+			}
+			return enc.Encode(doc)
+		}, enc.Close, nil
+	}
+	return nil, nil, fmt.Errorf("-o must be table, json or yaml, got %q", output)
+}
+
+// yamlOf is v as YAML with its JSON field names and order (the body
+// included, as nested YAML), in block style and quoting only what needs it.
+func yamlOf(v any) (*yaml.Node, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil { // JSON is YAML
+		return nil, err
+	}
+	plainStyle(&doc)
+	return &doc, nil
+}
+
+// plainStyle drops the JSON's flow style and quotes: the encoder quotes again
+// any string that would otherwise read as another type.
+func plainStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plainStyle(c)
+	}
 }
 
 func dash(s string) string {
@@ -143,6 +198,9 @@ func replay(ctx context.Context, g *globals, cfg config.Config, filter delivery.
 			fmt.Fprintf(g.stderr, "replaying: %d so far, %d delivered, %d failed\n", total, total-failed, failed)
 		}
 	})
+	if err != nil && sum.Total == 0 {
+		return err // nothing was replayed: no summary to print
+	}
 	fmt.Fprintf(g.stdout, "replayed %d: %d delivered, %d failed\n", sum.Total, sum.Delivered, sum.Failed)
 	if err != nil {
 		return err

@@ -38,7 +38,8 @@ func newSendTestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ep, err := f.endpoint(cmd.Context(), g)
+			guard := cfg.Delivery.Egress()
+			ep, err := f.endpoint(cmd.Context(), g, guard)
 			if err != nil {
 				return err
 			}
@@ -63,7 +64,7 @@ func newSendTestCmd(g *globals) *cobra.Command {
 			default:
 				return errors.New("give --event TYPE, --all or --scenario " + strings.Join(delivery.ProbeScenarios(), "|"))
 			}
-			return runProbes(cmd.Context(), g.stdout, cfg.Delivery.Egress(), ep, cases, f.timeout)
+			return runProbes(cmd.Context(), g.stdout, guard, ep, cases, f.timeout)
 		},
 	}
 	fl := cmd.Flags()
@@ -81,13 +82,18 @@ func newSendTestCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func (f sendTestFlags) endpoint(ctx context.Context, g *globals) (delivery.Endpoint, error) {
+// endpoint is the endpoint to probe. A --url is vetted as subscriptions add
+// vets it, so both accept and refuse the same URLs with the same words.
+func (f sendTestFlags) endpoint(ctx context.Context, g *globals, guard egress.Policy) (delivery.Endpoint, error) {
 	if f.subscription == "" {
 		if f.url == "" {
 			return delivery.Endpoint{}, errors.New("give --url or --subscription")
 		}
 		probe := subscriptions.Subscription{TenantID: "send-test", URL: f.url, EventTypes: event.Types[:1]}
 		if err := probe.Validate(); err != nil {
+			return delivery.Endpoint{}, fmt.Errorf("--url: %w", err)
+		}
+		if err := guard.CheckURL(f.url); err != nil {
 			return delivery.Endpoint{}, fmt.Errorf("--url: %w", err)
 		}
 		ep := delivery.Endpoint{URL: f.url, APIKey: f.apiKey}

@@ -79,7 +79,7 @@ func TestSendTestRefusesBlockedAddresses(t *testing.T) {
 	srv := guidePartner(t, "k", &hits)
 	t.Setenv("WEBHOOKD_DELIVERY_ALLOWED_CIDRS", "")
 	out, err := runRoot(t, "send-test", "--url", srv.URL, "--api-key", "k", "--event", "PLAYER_OPTED_IN")
-	if err == nil || !strings.Contains(out, "blocked by the egress policy: loopback") || hits.Load() != 0 {
+	if err == nil || !strings.Contains(err.Error(), "blocked by the egress policy: loopback") || hits.Load() != 0 {
 		t.Fatalf("err %v, %d requests reached the server:\n%s", err, hits.Load(), out)
 	}
 }

@@ -49,7 +49,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			defer func() { _ = closeStore() }()
 			snap, err := store.Load(ctx)
 			if err != nil {
-				fmt.Fprintf(out, "\nSubscriptions: Redis unreachable: %v\n", err)
+				fmt.Fprintf(out, "\nSubscriptions: the table cannot be loaded: %v\n", err) // unreachable, or sealed with a key not configured
 			} else {
 				enabled := 0
 				for _, s := range snap.Subscriptions {
