@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -21,9 +22,16 @@ type globals struct {
 	stderr     io.Writer
 }
 
-// load parses and validates the configuration once for a command.
+// load parses and validates the configuration once for a command, and warns
+// on stderr of every WEBHOOKD_* variable that names no option: a misspelt
+// WEBHOOKD_REDIS_DATABASE would otherwise send the command to database 0
+// without a word. (The worker logs these instead: runWorker.)
 func (g *globals) load() (config.Config, error) {
-	return config.Load(g.configPath)
+	cfg, err := config.Load(g.configPath)
+	for _, u := range config.UnknownEnv(os.Environ()) {
+		fmt.Fprintf(g.stderr, "warning: %v\n", u)
+	}
+	return cfg, err
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

@@ -511,3 +511,21 @@ func TestSubsUpdateSigningSecretFollowsThePatchRules(t *testing.T) {
 		t.Fatalf("after --clear-signing-secret: %+v", got.Masked())
 	}
 }
+
+// Every command, not only the worker and `config`, warns of a WEBHOOKD_*
+// variable that names no option: a misspelt WEBHOOKD_REDIS_DATABASE would
+// otherwise silently act on database 0.
+func TestCommandsWarnOfUnknownVariables(t *testing.T) {
+	subsEnv(t)
+	t.Setenv("WEBHOOKD_REDIS_DATABASE", "5")
+	stdout, stderr, err := runSubs(t, "", "list")
+	if err != nil {
+		t.Fatalf("list: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "WEBHOOKD_REDIS_DATABASE") || !strings.Contains(stderr, "WEBHOOKD_REDIS_DB") {
+		t.Fatalf("list gave no warning naming the variable and the option it resembles; stderr:\n%s", stderr)
+	}
+	if strings.Contains(stdout, "WEBHOOKD_REDIS_DATABASE") {
+		t.Fatalf("the warning went to stdout, which scripts parse:\n%s", stdout)
+	}
+}

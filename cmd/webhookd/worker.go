@@ -8,11 +8,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/unibo/webhookd/app"
+	"github.com/unibo/webhookd/config"
 )
 
 // runWorker is the default command: consume, match, deliver.
 func runWorker(ctx context.Context, g *globals) error {
-	cfg, err := g.load()
+	cfg, err := config.Load(g.configPath) // unknown variables: logged by app.Run
+
 	if err != nil {
 		return err
 	}
