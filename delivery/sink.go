@@ -15,7 +15,8 @@ import (
 )
 
 // KafkaSink writes what leaves a source partition without being delivered:
-// retry records, dead letters and invalid domain events. A write returns
+// retry records (Retry, below), dead letters (Dead, in deadletters.go) and
+// invalid domain events (Invalid, below). A write returns
 // only once the broker has acknowledged it (all in-sync replicas), or ctx
 // ends: until then the source message is not finished, so its offset is not
 // committed and nothing is lost if the pod dies.
@@ -56,11 +57,6 @@ func (s *KafkaSink) Close() error { return s.w.Close() }
 // that a key's retries stay in order.
 func (s *KafkaSink) Retry(ctx context.Context, r Record) error {
 	return s.writeRecord(ctx, s.retryTopic, r.Source.Key, r)
-}
-
-// Dead writes a record to the dead-letter topic, keyed by subscription.
-func (s *KafkaSink) Dead(ctx context.Context, r Record) error {
-	return s.writeRecord(ctx, s.dlqTopic, r.SubscriptionID, r)
 }
 
 // Invalid writes a message that is not a valid domain event to the invalid
