@@ -190,11 +190,23 @@ if [ "$want_kafka" -eq 1 ]; then
   command -v java >/dev/null || { log "installing a JRE (apt)"; apt_install openjdk-17-jre-headless; }
 fi
 
+# A service that already answers but was not started from this checkout (another clone's, or the
+# machine's own) is foreign: it is used as it is, never reconfigured (no ACL user, no SCRAM user, no
+# jars fetched for it), and its TLS material is not this checkout's .services/tls.
+redis_foreign=0 kafka_foreign=0
+if [ "$want_redis" -eq 1 ] && redis_answers && ! live_pid "$RPID" redis-server >/dev/null; then redis_foreign=1; fi
+if [ "$want_kafka" -eq 1 ] && kafka_answers "$KAFKA_PORT" && ! live_pid "$KPID" kafka.Kafka >/dev/null; then kafka_foreign=1; fi
+foreign_note="not started from this checkout: used as it is, left unchanged; its TLS CA is not $TLS"
+
 # ---------------------------------------------------------------- redis
 if [ "$want_redis" -eq 0 ]; then
   :
 elif redis_answers; then
-  log "redis already answers on 127.0.0.1:$REDIS_PORT"
+  if [ "$redis_foreign" -eq 1 ]; then
+    log "redis already answers on 127.0.0.1:$REDIS_PORT ($foreign_note)"
+  else
+    log "redis already answers on 127.0.0.1:$REDIS_PORT"
+  fi
 elif pid="$(live_pid "$RPID" redis-server)"; then
   die "redis (pid $pid) started by services-up runs on port $(cat "$RPORTF" 2>/dev/null || echo '?'), not $REDIS_PORT; run scripts/services-down.sh first"
 else
@@ -208,7 +220,7 @@ else
 fi
 
 # ---------------------------------------------------------------- kafka jars
-if [ "$want_kafka" -eq 1 ] && { [ ! -f "$LIBS/.version" ] || [ "$(cat "$LIBS/.version")" != "$KAFKA_VERSION log4j-$LOG4J_VERSION" ]; }; then
+if [ "$want_kafka" -eq 1 ] && [ "$kafka_foreign" -eq 0 ] && { [ ! -f "$LIBS/.version" ] || [ "$(cat "$LIBS/.version")" != "$KAFKA_VERSION log4j-$LOG4J_VERSION" ]; }; then
   command -v mvn >/dev/null || { log "installing maven (apt)"; apt_install maven; }
   log "fetching Kafka $KAFKA_VERSION + log4j $LOG4J_VERSION jars with mvn into $LIBS"
   rm -rf "$LIBS.tmp"
@@ -238,7 +250,11 @@ started_kafka=0
 if [ "$want_kafka" -eq 0 ]; then
   :
 elif kafka_answers "$KAFKA_PORT"; then
-  log "kafka already answers on 127.0.0.1:$KAFKA_PORT"
+  if [ "$kafka_foreign" -eq 1 ]; then
+    log "kafka already answers on 127.0.0.1:$KAFKA_PORT ($foreign_note)"
+  else
+    log "kafka already answers on 127.0.0.1:$KAFKA_PORT"
+  fi
 elif pid="$(live_pid "$KPID" kafka.Kafka)"; then
   if [ "$(cat "$KPORTF" 2>/dev/null)" != "$KAFKA_PORT" ]; then
     die "kafka (pid $pid) started by services-up runs on port $(cat "$KPORTF" 2>/dev/null || echo '?'), not $KAFKA_PORT; run scripts/services-down.sh first"
@@ -408,7 +424,7 @@ while :; do
     redis_ok=1; log "redis ready at 127.0.0.1:$REDIS_PORT"
   fi
   if [ "$kafka_ok" -eq 0 ] && kafka_answers "$KAFKA_PORT"; then
-    kafka_ok=1; log "kafka ready at 127.0.0.1:$KAFKA_PORT ($(cut -d' ' -f1 "$LIBS/.version"), after ${SECONDS}s)"
+    kafka_ok=1; log "kafka ready at 127.0.0.1:$KAFKA_PORT ($(cut -d' ' -f1 "$LIBS/.version" 2>/dev/null || echo 'version unknown'), after ${SECONDS}s)"
   fi
   [ "$redis_ok" -eq 1 ] && [ "$kafka_ok" -eq 1 ] && break
   if [ "$kafka_ok" -eq 0 ] && [ "$started_kafka" -eq 1 ] && ! live_pid "$KPID" kafka.Kafka >/dev/null; then
@@ -425,7 +441,9 @@ while :; do
 done
 
 # ---------------------------------------------------------------- users and secured ports
-if [ "$want_redis" -eq 1 ]; then
+if [ "$want_redis" -eq 1 ] && [ "$redis_foreign" -eq 1 ]; then
+  log "redis TLS port $REDIS_TLS_PORT and ACL user: $foreign_note"
+elif [ "$want_redis" -eq 1 ]; then
   # Idempotent: SETUSER resets the user to exactly this.
   out="$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER "$REDIS_ACL_USER" reset on ">$REDIS_ACL_PASSWORD" '~*' '&*' +@all 2>&1)"
   [ "$out" = "OK" ] || die "redis ACL SETUSER $REDIS_ACL_USER failed: $out"
@@ -436,7 +454,9 @@ if [ "$want_redis" -eq 1 ]; then
         "without it; restart it with scripts/services-down.sh redis && scripts/services-up.sh redis"
   fi
 fi
-if [ "$want_kafka" -eq 1 ]; then
+if [ "$want_kafka" -eq 1 ] && [ "$kafka_foreign" -eq 1 ]; then
+  log "kafka SASL ports $KAFKA_SASL_PORT/$KAFKA_SASL_SSL_PORT and SCRAM user: $foreign_note"
+elif [ "$want_kafka" -eq 1 ]; then
   # A data dir formatted before the SCRAM users existed (or with other credentials) gets them now.
   if [ "$(cat "$SCRAM_MARK" 2>/dev/null)" != "$KAFKA_SASL_USER $KAFKA_SASL_PASSWORD" ]; then
     log "adding SCRAM-SHA-256/512 credentials for $KAFKA_SASL_USER"
