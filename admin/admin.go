@@ -6,7 +6,8 @@
 //
 // The routes are one table (routes), which builds the mux and which a test
 // holds equal to the OpenAPI document (openapi.yaml, served at
-// GET /v1/openapi.yaml).
+// GET /v1/openapi.yaml). The document states every rule the handlers check;
+// a Schemathesis run in the tests holds the two together.
 package admin
 
 import (
