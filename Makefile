@@ -12,10 +12,13 @@ build:
 run: build
 	./$(BIN) demo
 
-## test: the whole suite; real Kafka/Redis when WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR are set, embedded otherwise
+## test: the whole suite; real Kafka/Redis when WEBHOOKD_TEST_KAFKA_BROKERS and WEBHOOKD_TEST_REDIS_ADDR are set, embedded otherwise.
+## The admin API's conformance test runs Schemathesis: WEBHOOKD_TEST_SCHEMATHESIS, else the one .ci/run installs in
+## .services/schemathesis, else st on PATH; without it the test fails under CI=true and skips elsewhere
+WEBHOOKD_TEST_SCHEMATHESIS ?= $(wildcard $(CURDIR)/.services/schemathesis/bin/st)
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	WEBHOOKD_TEST_SCHEMATHESIS="$(WEBHOOKD_TEST_SCHEMATHESIS)" $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 ## test-faults: SIGKILLs, Redis and Kafka outages, poison messages, on the REAL services only (make services-up and WEBHOOKD_TEST_* set, else every test skips); stops and restarts the shared Kafka/Redis: run it alone
 test-faults:

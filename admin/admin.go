@@ -6,10 +6,12 @@
 //
 // The routes are one table (routes), which builds the mux and which a test
 // holds equal to the OpenAPI document (openapi.yaml, served at
-// GET /v1/openapi.yaml).
+// GET /v1/openapi.yaml). The document states every rule the handlers check;
+// a Schemathesis run in the tests holds the two together.
 package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -150,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("WWW-Authenticate", `Bearer realm="webhookd-admin"`)
 		writeJSON(rec, http.StatusUnauthorized, errorBody{Error: "missing or invalid bearer token"})
 	} else {
-		h.mux.ServeHTTP(rec, r)
+		h.route(rec, r)
 	}
 	fields := []zap.Field{
 		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", rec.status),
@@ -161,6 +163,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("admin request", fields...)
+}
+
+// route serves r with the route the mux matches. The mux's own answers
+// to an unknown path (404) or method (405, with its Allow header) are
+// plain text; they go out as the API's JSON errors instead.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r) // sets the path values, which Handler does not
+		return
+	}
+	own := &capturedAnswer{header: http.Header{}}
+	h.mux.ServeHTTP(own, r)
+	switch own.status {
+	case http.StatusNotFound:
+		writeJSON(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("no such route: %s %s (the routes are in GET /v1/openapi.yaml)", r.Method, r.URL.Path)})
+	case http.StatusMethodNotAllowed:
+		allow := own.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
+	default: // a redirect to the cleaned path: as the mux wrote it
+		for k, vs := range own.header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(own.status)
+		_, _ = w.Write(own.body.Bytes())
+	}
+}
+
+// capturedAnswer keeps what the mux answers by itself, which is short.
+type capturedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *capturedAnswer) Header() http.Header { return c.header }
+
+func (c *capturedAnswer) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *capturedAnswer) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return c.body.Write(b)
 }
 
 // authorized compares the bearer token in constant time (of hashes, so the

@@ -323,7 +323,7 @@ func TestInvalidInputNamesTheFieldAndWritesNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	existing, err := f.store.Add(ctx, subscriptions.Subscription{ID: "existing", TenantID: "acme", URL: "https://a.example/",
-		EventTypes: event.Types[:1], APIKey: testAPIKey, Enabled: true})
+		EventTypes: event.Types[:1], APIKey: testAPIKey, CampaignIDs: []string{"summer"}, Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,6 +360,20 @@ func TestInvalidInputNamesTheFieldAndWritesNothing(t *testing.T) {
 		{"update: private url", "PATCH", "/v1/subscriptions/existing", `{"url":"https://10.0.0.5/"}`, 400, "url", "RFC 1918"},
 		{"bad signing secret", "POST", "/v1/subscriptions", `{"signing_secret":"not-a-whsec-secret",` + good + `}`, 400, "signing_secret", "whsec_"},
 		{"list: typo in the filter", "GET", "/v1/subscriptions?tenent=acme", ``, 400, "tenent", "unknown query parameter"},
+		// An empty filter is not "no filter": it lists every tenant's.
+		{"list: empty filter", "GET", "/v1/subscriptions?tenant=", ``, 400, "tenant", "empty"},
+		// null leaves a Go field as it was: no body holds one.
+		{"null", "POST", "/v1/subscriptions", `{"enabled":null,` + good + `}`, 400, "enabled", "null"},
+		{"update: null in a list", "PATCH", "/v1/subscriptions/existing", `{"campaign_ids":[null]}`, 400, "campaign_ids", "null"},
+		{"null body", "POST", "/v1/subscriptions/existing/test", `null`, 400, "", "JSON object"},
+		{"rotation field", "POST", "/v1/subscriptions", `{"previous_signing_secret":"` + subscriptions.NewSigningSecret() + `",` + good + `}`, 400, "previous_signing_secret", "set by the server"},
+		// "" is not a second way to leave a field out.
+		{"rotate: empty secret", "POST", "/v1/subscriptions/existing/rotate-secret", `{"signing_secret":""}`, 400, "signing_secret", "not a value"},
+		{"rotate: empty grace", "POST", "/v1/subscriptions/existing/rotate-secret", `{"grace":""}`, 400, "grace", "not a value"},
+		{"test: empty scenario", "POST", "/v1/subscriptions/existing/test", `{"scenario":""}`, 400, "scenario", "not a value"},
+		{"send-test: empty timeout", "POST", "/v1/send-test", `{"url":"https://a.example/","timeout":""}`, 400, "timeout", "not a value"},
+		{"replay: empty since", "POST", "/v1/dead-letters/replay", `{"subscription_id":"existing","since":""}`, 400, "since", "not a value"},
+		{"dead letters: empty filter", "GET", "/v1/dead-letters?subscription=", ``, 400, "subscription", "empty"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -369,8 +383,34 @@ func TestInvalidInputNamesTheFieldAndWritesNothing(t *testing.T) {
 			}
 		})
 	}
-	if got, _ := f.store.Get(ctx, "existing"); got.URL != existing.URL || got.APIKey != testAPIKey || f.count() != 1 {
+	if got, _ := f.store.Get(ctx, "existing"); got.URL != existing.URL || got.APIKey != testAPIKey || got.SigningSecret != "" ||
+		len(got.CampaignIDs) != 1 || f.count() != 1 {
 		t.Fatalf("rejected requests changed the table: %+v, %d subscriptions", got, f.count())
+	}
+	if n := f.probes.Load(); n != 0 {
+		t.Fatalf("rejected requests sent %d probes", n)
+	}
+}
+
+// A tenant at subscriptions.max_per_tenant is a conflict the caller can
+// act on (409 naming tenant_id), not a server error.
+func TestTenantLimitIsAConflict(t *testing.T) {
+	f := newFixture(t, noDeadLetters{})
+	ctx := context.Background()
+	for i := range f.cfg.Subscriptions.MaxPerTenant {
+		if _, err := f.store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: fmt.Sprintf("https://a.example/%d", i), EventTypes: event.Types[:1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, m := f.call(http.MethodPost, "/v1/subscriptions", `{"tenant_id":"acme","url":"https://a.example/one-more","event_types":["PLAYER_OPTED_IN"]}`)
+	if status != http.StatusConflict || m["field"] != "tenant_id" || !strings.Contains(fmt.Sprint(m["error"]), "max_per_tenant") {
+		t.Fatalf("create beyond the tenant limit: %d %v, want 409 naming tenant_id", status, m)
+	}
+	if n := f.count(); n != f.cfg.Subscriptions.MaxPerTenant {
+		t.Fatalf("%d subscriptions stored", n)
+	}
+	if n := f.logs.FilterMessage("admin request failed").Len(); n != 0 {
+		t.Fatalf("the limit was logged as a failure of the server (%d lines)", n)
 	}
 }
 

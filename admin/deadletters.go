@@ -64,9 +64,9 @@ func (h *Handler) filter(subscription, since, until string) (delivery.DeadLetter
 	if f.Until, err = delivery.ParseWhen(until, now); err != nil {
 		return f, badRequest("until", "until: %v", err)
 	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		return f, badRequest("until", "until (%s) is before since (%s)", f.Until.Format("2006-01-02T15:04:05Z07:00"), f.Since.Format("2006-01-02T15:04:05Z07:00"))
-	}
+	// An until before since is no error, as in the CLI: it matches nothing.
+	// (Whether it is before depends on now when either is a duration ago,
+	// which no schema can state.)
 	return f, nil
 }
 
@@ -132,7 +132,11 @@ type replayFailure struct {
 // a replay is safe to repeat.
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request) error {
 	var req replayRequest
-	if err := readJSON(w, r, &req, false); err != nil {
+	fields, err := readJSON(w, r, &req, false)
+	if err != nil {
+		return err
+	}
+	if err := refuseEmpty(fields, "since", "until"); err != nil {
 		return err
 	}
 	if req.SubscriptionID == "" {

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -100,9 +101,40 @@ func TestEveryRouteIsServed(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != string(admin.OpenAPI) {
 		t.Fatalf("GET /v1/openapi.yaml: %d", rec.Code)
 	}
-	// A method the table does not have is the mux's 405, not a handler.
-	if rec := f.request(http.MethodPut, "/v1/subscriptions/x", "{}", "Bearer "+testToken); rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("PUT /v1/subscriptions/x: %d, want 405", rec.Code)
+}
+
+// A method a path does not have is 405 with the methods it has in Allow,
+// and a path the API does not have is 404: JSON errors like every other.
+func TestUnknownRoutesAnswerJSONErrors(t *testing.T) {
+	f := newFixture(t, noDeadLetters{})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        []string
+		reason       string
+	}{
+		{http.MethodPut, "/v1/subscriptions/x", http.StatusMethodNotAllowed, []string{"GET", "PATCH", "DELETE"}, "method PUT is not allowed"},
+		{http.MethodGet, "/v1/send-test", http.StatusMethodNotAllowed, []string{"POST"}, "method GET is not allowed"},
+		{http.MethodDelete, "/v1/subscriptions", http.StatusMethodNotAllowed, []string{"GET", "POST"}, "allowed: "},
+		{http.MethodGet, "/v1/nothing-here", http.StatusNotFound, nil, "no such route: GET /v1/nothing-here"},
+		{http.MethodPost, "/v1/subscriptions/x/explode", http.StatusNotFound, nil, "openapi.yaml"},
+		{http.MethodGet, "/", http.StatusNotFound, nil, "no such route"},
+	} {
+		rec := f.request(c.method, c.path, "", "Bearer "+testToken)
+		var body struct{ Error string }
+		err := json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != c.status || rec.Header().Get("Content-Type") != "application/json" || err != nil || !strings.Contains(body.Error, c.reason) {
+			t.Errorf("%s %s: %d %q %s; want %d, a JSON error containing %q", c.method, c.path, rec.Code, rec.Header().Get("Content-Type"), rec.Body, c.status, c.reason)
+		}
+		allow := rec.Header().Get("Allow")
+		for _, m := range c.allow {
+			if !strings.Contains(allow, m) {
+				t.Errorf("%s %s: Allow %q, want %s in it", c.method, c.path, allow, m)
+			}
+		}
+		if c.allow == nil && allow != "" {
+			t.Errorf("%s %s: Allow %q on a 404", c.method, c.path, allow)
+		}
 	}
 }
 

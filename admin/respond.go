@@ -57,6 +57,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status = http.StatusNotFound
 	case errors.Is(err, subscriptions.ErrExists):
 		status, body.Field = http.StatusConflict, "id"
+	case errors.Is(err, subscriptions.ErrTenantLimit):
+		status, body.Field = http.StatusConflict, "tenant_id"
 	case errors.Is(err, redis.TxFailedErr):
 		status = http.StatusConflict // other writers kept winning the optimistic transaction
 	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
@@ -89,8 +91,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// decodeStrict decodes one JSON object into v, rejecting unknown fields
-// and trailing data.
+// decodeStrict decodes one JSON object into v, rejecting anything but an
+// object, unknown fields, null values and trailing data.
 func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -100,23 +102,66 @@ func decodeStrict(b []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badRequest("", "request body: unexpected data after the JSON object")
 	}
-	return nil
-}
-
-// readJSON reads the body into v; an empty body leaves v as it is when
-// optional is set.
-func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	b, err := readBody(w, r)
+	// Decoding null is no error: it leaves v (or the field, or a list's
+	// element) as it was, which would make null mean "leave it as it is"
+	// where the document says "a string". No request has a null anywhere.
+	fields, err := objectFields(b)
 	if err != nil {
 		return err
 	}
+	for k, raw := range fields {
+		switch {
+		case string(raw) == "null":
+			return badRequest(k, "field %q: null is not a value; leave the field out instead", k)
+		case hasNull(raw):
+			return badRequest(k, "field %q holds a null: null is not a value", k)
+		}
+	}
+	return nil
+}
+
+// hasNull reports whether the JSON value b (valid JSON) is or holds a null.
+func hasNull(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false // io.EOF: b was read to its end
+		}
+		if tok == nil {
+			return true
+		}
+	}
+}
+
+// readJSON reads the body into v and returns its top-level fields; an
+// empty body leaves v as it is when optional is set.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) (map[string]json.RawMessage, error) {
+	b, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		if optional {
-			return nil
+			return nil, nil
 		}
-		return badRequest("", "request body: a JSON object is required")
+		return nil, badRequest("", "request body: a JSON object is required")
 	}
-	return decodeStrict(b, v)
+	if err := decodeStrict(b, v); err != nil {
+		return nil, err
+	}
+	return objectFields(b)
+}
+
+// refuseEmpty refuses names given as "": for these fields an absent field
+// has a meaning (a default, no filter) and "" is not a second way to say it.
+func refuseEmpty(fields map[string]json.RawMessage, names ...string) error {
+	for _, k := range names {
+		if string(fields[k]) == `""` {
+			return badRequest(k, "field %q: \"\" is not a value; leave the field out instead", k)
+		}
+	}
+	return nil
 }
 
 func jsonError(err error) error {
@@ -141,7 +186,7 @@ func jsonError(err error) error {
 }
 
 // queryParams returns the query, refusing parameters not in allowed (a
-// typo must not silently widen a listing) and repeated ones.
+// typo must not silently widen a listing), repeated ones and empty ones.
 func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
 	q := r.URL.Query()
 	for k, vs := range q {
@@ -150,6 +195,9 @@ func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
 		}
 		if len(vs) > 1 {
 			return nil, badRequest(k, "query parameter %q given %d times", k, len(vs))
+		}
+		if vs[0] == "" {
+			return nil, badRequest(k, "query parameter %q is empty; leave it out instead", k)
 		}
 	}
 	return q, nil

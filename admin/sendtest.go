@@ -18,15 +18,18 @@ const (
 )
 
 // probeSelection picks send-test's cases: one example (event_type, with
-// prize_type for a payout), one error scenario, or, when both are empty,
+// prize_type for a payout), one error scenario, or, when both are absent,
 // every example and every scenario (as `webhookd subscriptions test`).
 type probeSelection struct {
 	EventType string `json:"event_type"`
 	PrizeType string `json:"prize_type"`
 	Scenario  string `json:"scenario"`
-	// Timeout per answer, a Go duration; 30s when empty.
+	// Timeout per answer, a Go duration; 30s when absent.
 	Timeout string `json:"timeout"`
 }
+
+// probeFields are probeSelection's fields, which have no "" value.
+var probeFields = []string{"event_type", "prize_type", "scenario", "timeout"}
 
 func (p probeSelection) cases() ([]delivery.ProbeCase, time.Duration, error) {
 	timeout := defaultProbeTimeout
@@ -87,7 +90,11 @@ type probeResult struct {
 // stored subscription's URL with its API key.
 func (h *Handler) testSubscription(w http.ResponseWriter, r *http.Request) error {
 	var sel probeSelection
-	if err := readJSON(w, r, &sel, true); err != nil {
+	fields, err := readJSON(w, r, &sel, true)
+	if err != nil {
+		return err
+	}
+	if err := refuseEmpty(fields, probeFields...); err != nil {
 		return err
 	}
 	cases, timeout, err := sel.cases()
@@ -112,7 +119,11 @@ type sendTestRequest struct {
 // sendTest is `webhookd send-test --url`: the same cases to any http(s) URL.
 func (h *Handler) sendTest(w http.ResponseWriter, r *http.Request) error {
 	var req sendTestRequest
-	if err := readJSON(w, r, &req, false); err != nil {
+	fields, err := readJSON(w, r, &req, false)
+	if err != nil {
+		return err
+	}
+	if err := refuseEmpty(fields, probeFields...); err != nil {
 		return err
 	}
 	// The subscription rules check the URL and the key.

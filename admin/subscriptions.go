@@ -54,7 +54,8 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"created_at", "updated_at"} {
+	// The rotation fields are the server's too: rotate-secret sets them.
+	for _, k := range []string{"created_at", "updated_at", "previous_signing_secret", "previous_signing_secret_expires_at"} {
 		if _, ok := fields[k]; ok {
 			return badRequest(k, "field %q is set by the server", k)
 		}
@@ -161,9 +162,9 @@ func objectFields(b []byte) (map[string]json.RawMessage, error) {
 
 type rotateRequest struct {
 	// Grace is how long the previous secret keeps signing too, as a Go
-	// duration ("24h", "0s"); 24h when empty.
+	// duration ("24h", "0s"); 24h when absent.
 	Grace string `json:"grace"`
-	// SigningSecret is the new secret; a random one when empty.
+	// SigningSecret is the new secret; a random one when absent.
 	SigningSecret string `json:"signing_secret"`
 }
 
@@ -178,7 +179,11 @@ type rotateResponse struct {
 // secret, the previous one still signing for the grace period.
 func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	var req rotateRequest
-	if err := readJSON(w, r, &req, true); err != nil {
+	fields, err := readJSON(w, r, &req, true)
+	if err != nil {
+		return err
+	}
+	if err := refuseEmpty(fields, "grace", "signing_secret"); err != nil {
 		return err
 	}
 	grace := 24 * time.Hour
