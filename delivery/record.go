@@ -34,7 +34,7 @@ type Record struct {
 	Source       Source    `json:"source"`
 	FirstAttempt time.Time `json:"first_attempt_at"`
 	LastAttempt  time.Time `json:"last_attempt_at"`
-	DeadAt       time.Time `json:"dead_lettered_at,omitempty"`
+	DeadAt       time.Time `json:"dead_lettered_at,omitzero"`
 }
 
 // Source locates the domain event a record came from.
