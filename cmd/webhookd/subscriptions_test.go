@@ -360,7 +360,7 @@ func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
 	if out != "added 1, updated 1, deleted 1, unchanged 1\n" {
 		t.Errorf("stdout %q, want the summary alone", out)
 	}
-	want := "stdin: read 3 subscriptions; applying them in one transaction\n  updated change: url\n  added new\n  deleted drop\n"
+	want := "stdin: applied 3 subscriptions in one transaction\n  updated change: url\n  added new\n  deleted drop\n"
 	if errOut != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
 	}
@@ -390,7 +390,7 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 	if err == nil {
 		t.Fatalf("apply without --prune succeeded: %q", out)
 	}
-	for _, want := range []string{"would delete 3 subscriptions", "old-a, old-b, old-c", "nothing written", "--prune"} {
+	for _, want := range []string{"refused", "would delete 3 subscriptions", "old-a, old-b, old-c", "nothing written", "--prune"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -399,15 +399,23 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 		t.Fatalf("a refused apply wrote: %d entries, version %s (was %s), stdout %q", len(all), version(), before, out)
 	}
 
-	out = mustRunSubs(t, "apply", "-f", path, "--dry-run")
-	want := path + ": 1 subscriptions; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
-		"deleting the 3 subscriptions absent from the file needs --prune\n" +
-		"dry run, nothing written: would have added 1, updated 0, deleted 3, unchanged 0\n"
+	out, _, err = runSubs(t, "", "apply", "-f", path, "--dry-run")
+	want := path + ": 1 subscription; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
+		"dry run, nothing written: with --prune, apply would have added 1, updated 0, deleted 3, unchanged 0\n"
 	if out != want {
 		t.Errorf("--dry-run printed\n%s\nwant\n%s", out, want)
 	}
+	if err == nil || !strings.Contains(err.Error(), "would be refused") {
+		t.Errorf("--dry-run of a refused apply = %v, want it to fail as the apply does", err)
+	}
 	if all, _ := store.List(ctx, ""); len(all) != 3 || version() != before {
 		t.Fatalf("--dry-run wrote: %d entries", len(all))
+	}
+	out = mustRunSubs(t, "apply", "-f", path, "--dry-run", "--prune")
+	want = path + ": 1 subscription; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
+		"dry run, nothing written: would have added 1, updated 0, deleted 3, unchanged 0\n"
+	if out != want {
+		t.Errorf("--dry-run --prune printed\n%s\nwant\n%s", out, want)
 	}
 
 	if out := mustRunSubs(t, "apply", "-f", path, "--prune"); out != "added 1, updated 0, deleted 3, unchanged 0\n" {
@@ -415,6 +423,52 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 	}
 	if all, _ := store.List(ctx, ""); len(all) != 1 || all[0].ID != "sub_acme_prizes" {
 		t.Errorf("after --prune: %+v", all)
+	}
+}
+
+// The newcomer's case: a file that keeps one subscription and lacks one in
+// Redis. Its dry run says what the apply does, refuse and write nothing, and
+// exits 1 as the apply does, printing what --prune would delete; the apply
+// refuses without claiming to apply anything first.
+func TestSubsApplyDryRunOfARefusedApplyFailsLikeIt(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"keep", "gone"} {
+		if _, err := store.Add(ctx, subscriptions.Subscription{ID: id, TenantID: "acme", URL: "https://" + id + ".example/", EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "subs.yaml")
+	_ = os.WriteFile(path, []byte("subscriptions:\n  - {id: keep, tenant_id: acme, url: 'https://keep.example/', event_types: [PLAYER_OPTED_IN]}\n"), 0o600)
+
+	out, errOut, err := runSubs(t, "", "apply", "-f", path, "--dry-run")
+	if want := path + ": 1 subscription; plan:\n  delete gone\n" +
+		"dry run, nothing written: with --prune, apply would have added 0, updated 0, deleted 1, unchanged 1\n"; out != want {
+		t.Errorf("--dry-run printed\n%s\nwant\n%s", out, want)
+	}
+	if want := path + ": dry run: without --prune apply would be refused and write nothing: it would delete 1 subscription absent from the file (gone). " +
+		"Re-run with --prune to delete it, or add it to the file"; err == nil || err.Error() != want {
+		t.Errorf("--dry-run error %v\nwant %s", err, want)
+	}
+	if errOut != "" {
+		t.Errorf("--dry-run stderr %q", errOut)
+	}
+
+	out, errOut, err = runSubs(t, "", "apply", "-f", path)
+	if err == nil || !strings.Contains(err.Error(), "apply refused, nothing written: it would delete 1 subscription absent from the file (gone)") {
+		t.Errorf("apply = %v", err)
+	}
+	if out != "" || errOut != "" {
+		t.Errorf("a refused apply printed stdout %q stderr %q (it applied nothing)", out, errOut)
+	}
+	if all, _ := store.List(ctx, ""); len(all) != 2 {
+		t.Errorf("a refused apply wrote: %+v", all)
+	}
+
+	out = mustRunSubs(t, "apply", "-f", path, "--dry-run", "--prune")
+	if want := path + ": 1 subscription; plan:\n  delete gone\n" +
+		"dry run, nothing written: would have added 0, updated 0, deleted 1, unchanged 1\n"; out != want {
+		t.Errorf("--dry-run --prune printed\n%s\nwant\n%s", out, want)
 	}
 }
 
@@ -446,7 +500,7 @@ func TestSubsApplyAsksOnATerminalBeforeDeleting(t *testing.T) {
 			root.SetIn(terminal{strings.NewReader(tc.answer)})
 			root.SetArgs([]string{"subscriptions", "apply", "-f", path})
 			err := root.ExecuteContext(ctx)
-			if !strings.Contains(errOut.String(), "1 subscriptions in Redis are not in "+path+" and would be deleted:\n  old\nDelete them?") {
+			if !strings.Contains(errOut.String(), "1 subscription in Redis is not in "+path+" and would be deleted:\n  old\nDelete them?") {
 				t.Errorf("no question on stderr:\n%s", errOut.String())
 			}
 			all, _ := store.List(ctx, "")
