@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/event"
 )
 
@@ -116,11 +118,29 @@ func ParseFile(r io.Reader) ([]Subscription, error) {
 	return subs, nil
 }
 
-// unknownField rewrites yaml.v3's message for an unknown key, which names a
+// unknownField matches yaml.v3's message for an unknown key, which names a
 // Go type the user never sees.
-var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 
-// yamlError turns yaml.v3's multi-line unmarshal errors into one line.
+// fileKeys are the keys of the file's mappings, by the Go type yaml.v3
+// names in an unknown key's message: what a misspelt key is compared with.
+var fileKeys = map[string][]string{
+	reflect.TypeFor[fileDoc]().String():   yamlKeys(reflect.TypeFor[fileDoc]()),
+	reflect.TypeFor[fileEntry]().String(): yamlKeys(reflect.TypeFor[fileEntry]()),
+}
+
+func yamlKeys(t reflect.Type) []string {
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// yamlError turns yaml.v3's multi-line unmarshal errors into one line, an
+// unknown key with the key it most likely misspells: `line 4: unknown key
+// "event_type"; did you mean event_types?`.
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -128,7 +148,14 @@ func yamlError(err error) error {
 	}
 	msgs := make([]string, len(te.Errors))
 	for i, m := range te.Errors {
-		msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1"`)
+		msgs[i] = unknownField.ReplaceAllStringFunc(m, func(match string) string {
+			sub := unknownField.FindStringSubmatch(match)
+			msg := fmt.Sprintf("unknown key %q", sub[1])
+			if near, ok := config.Closest(sub[1], fileKeys[sub[2]]); ok {
+				msg += "; did you mean " + near + "?"
+			}
+			return msg
+		})
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }

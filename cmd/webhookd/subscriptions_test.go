@@ -314,7 +314,8 @@ func TestSubsApplyRejectsBadFilesAndWritesNothing(t *testing.T) {
 	}{
 		{"masked export", masked, []string{`field "api_key"`, "masked"}},
 		{"bad url", "subscriptions:\n  - {tenant_id: a, url: 'ftp://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`field "url"`, "line 2"}},
-		{"unknown key", "subscriptions:\n  - {tenant: a, url: 'https://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`unknown key "tenant"`}},
+		{"unknown key", "subscriptions:\n  - {tenant: a, url: 'https://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`stdin: parse subscriptions file: line 2: unknown key "tenant"; did you mean tenant_id?`}},
+		{"misspelt key", "subscriptions:\n  - tenant_id: a\n    url: https://a.example/\n    event_type: [PLAYER_OPTED_IN]\n", []string{`line 4: unknown key "event_type"; did you mean event_types?`}},
 		{"empty", "", []string{"empty"}},
 	}
 	for _, tt := range tests {
