@@ -60,33 +60,58 @@ type fileEntry struct {
 	PreviousSecretExpiresAt time.Time `yaml:"previous_signing_secret_expires_at,omitempty"`
 }
 
-// ParseFile reads an apply file and validates every entry. Unknown keys are
+// File is an apply file as read: its subscriptions, in order, and the line
+// each starts on.
+type File struct {
+	Subscriptions []Subscription
+	Lines         []int
+}
+
+// Locate gives an *EntryError in err about one of the file's entries (from
+// the store's checks on applying it, such as the egress policy) the entry's
+// line, as ParseFile's own errors have. It returns err.
+func (f File) Locate(err error) error {
+	var ee *EntryError
+	if errors.As(err, &ee) && ee.Line == 0 && ee.Index >= 0 && ee.Index < len(f.Lines) {
+		ee.Line = f.Lines[ee.Index]
+	}
+	return err
+}
+
+// ParseFile reads an apply file and validates every entry: ReadFile
+// without the lines.
+func ParseFile(r io.Reader) ([]Subscription, error) {
+	f, err := ReadFile(r)
+	return f.Subscriptions, err
+}
+
+// ReadFile reads an apply file and validates every entry. Unknown keys are
 // errors; an omitted enabled means true. The file must have a subscriptions
 // key: an empty file would otherwise delete the whole table. Validation errors
 // are *EntryError values carrying the entry's line.
-func ParseFile(r io.Reader) ([]Subscription, error) {
+func ReadFile(r io.Reader) (File, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read subscriptions file: %w", err)
+		return File{}, fmt.Errorf("read subscriptions file: %w", err)
 	}
 	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("subscriptions file is larger than %d bytes", maxFileSize)
+		return File{}, fmt.Errorf("subscriptions file is larger than %d bytes", maxFileSize)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var doc fileDoc
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("subscriptions file is empty: want a top-level subscriptions: list (subscriptions: [] deletes every subscription)")
+			return File{}, errors.New("subscriptions file is empty: want a top-level subscriptions: list (subscriptions: [] deletes every subscription)")
 		}
-		return nil, fmt.Errorf("parse subscriptions file: %w", yamlError(err))
+		return File{}, fmt.Errorf("parse subscriptions file: %w", yamlError(err))
 	}
 	if doc.Subscriptions == nil {
-		return nil, errors.New("subscriptions file has no subscriptions: list (subscriptions: [] deletes every subscription)")
+		return File{}, errors.New("subscriptions file has no subscriptions: list (subscriptions: [] deletes every subscription)")
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("subscriptions file must hold exactly one YAML document")
+		return File{}, errors.New("subscriptions file must hold exactly one YAML document")
 	}
 	lines := entryLines(data)
 	entries := *doc.Subscriptions
@@ -108,14 +133,11 @@ func ParseFile(r io.Reader) ([]Subscription, error) {
 		}
 		if err := s.Validate(); err != nil {
 			ee := &EntryError{Index: i, ID: e.ID, Err: err}
-			if i < len(lines) {
-				ee.Line = lines[i]
-			}
-			return nil, ee
+			return File{}, File{Lines: lines}.Locate(ee)
 		}
 		subs[i] = s
 	}
-	return subs, nil
+	return File{Subscriptions: subs, Lines: lines}, nil
 }
 
 // unknownField matches yaml.v3's message for an unknown key, which names a

@@ -414,16 +414,25 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 				defer func() { _ = f.Close() }()
 				in = f
 			}
-			desired, err := subscriptions.ParseFile(in)
+			file, err := subscriptions.ReadFile(in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
+			}
+			desired := file.Subscriptions
+			// An entry the store refuses (the egress policy) is named as the
+			// file's own errors are: the file, then the entry and its line.
+			located := func(err error) error {
+				if ee := (*subscriptions.EntryError)(nil); errors.As(err, &ee) {
+					return fmt.Errorf("%s: %w", name, file.Locate(err))
+				}
+				return err
 			}
 			stdout, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return withStore(g, func(s *subscriptions.Store) error {
 				if dryRun {
 					res, err := s.ApplyWith(cmd.Context(), desired, subscriptions.ApplyOptions{DryRun: true, Prune: prune})
 					if err != nil {
-						return err
+						return located(err)
 					}
 					fmt.Fprintf(stdout, "%s: %s; plan:\n", name, subsCount(len(desired)))
 					printChanges(stdout, res)
@@ -450,7 +459,7 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 					res, err = s.ApplyWith(cmd.Context(), desired, opts)
 				}
 				if err != nil {
-					return err
+					return located(err)
 				}
 				// Progress on stderr, the summary alone on stdout.
 				fmt.Fprintf(progress, "%s: applied %s in one transaction\n", name, subsCount(len(desired)))

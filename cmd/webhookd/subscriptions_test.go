@@ -473,6 +473,28 @@ func TestSubsApplyDryRunOfARefusedApplyFailsLikeIt(t *testing.T) {
 	}
 }
 
+// An entry the egress policy refuses is named like every other bad entry:
+// the file, the entry, its line; and the refusal names the option that opens
+// the range both as the file and as the environment spell it.
+func TestSubsApplyNamesTheLineOfAnEntryTheEgressPolicyRefuses(t *testing.T) {
+	mr, _ := subsEnv(t)
+	path := filepath.Join(t.TempDir(), "subs.yaml")
+	_ = os.WriteFile(path, []byte("subscriptions:\n"+
+		"  - {id: remote, tenant_id: acme, url: 'https://a.example/', event_types: [PLAYER_OPTED_IN]}\n"+
+		"  - id: local\n    tenant_id: acme\n    url: http://127.0.0.1:9/hook\n    event_types: [PLAYER_OPTED_IN]\n"), 0o600)
+	want := path + `: subscriptions[1] (id "local", line 3): field "url": address 127.0.0.1 is blocked by the egress policy: loopback (127.0.0.0/8); ` +
+		"delivery.allowed_cidrs (WEBHOOKD_DELIVERY_ALLOWED_CIDRS) opens it with a range that holds it, such as 127.0.0.1/32"
+	for _, args := range [][]string{{"apply", "-f", path}, {"apply", "-f", path, "--dry-run"}} {
+		out, _, err := runSubs(t, "", args...)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v\nwant %s", strings.Join(args, " "), err, want)
+		}
+		if out != "" || len(mr.Keys()) != 0 {
+			t.Errorf("%s: stdout %q, keys %v", strings.Join(args, " "), out, mr.Keys())
+		}
+	}
+}
+
 // terminal is stdin on a terminal: a character device a user types on.
 type terminal struct{ *strings.Reader }
 
