@@ -146,7 +146,7 @@ func newSubsListCmd(g *globals) *cobra.Command {
 	var reveal bool
 	cmd := &cobra.Command{
 		Use:   "list [--tenant T] [-o table|json|yaml]",
-		Short: "List subscriptions (-o yaml --reveal-secrets writes a file apply -f accepts)",
+		Short: "List subscriptions by id (-o yaml --reveal-secrets writes a file apply -f accepts)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" && output != "yaml" {
@@ -160,7 +160,11 @@ func newSubsListCmd(g *globals) *cobra.Command {
 				for _, c := range snap.Skipped {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", c)
 				}
+				// By id, whatever the tenants and creation times: two listings
+				// of one table, or of a table and its restored backup (whose
+				// entries are all created anew), diff cleanly.
 				subs := snap.Subscriptions
+				slices.SortFunc(subs, func(a, b subscriptions.Subscription) int { return strings.Compare(a.ID, b.ID) })
 				if tenant != "" {
 					subs = slices.DeleteFunc(subs, func(s subscriptions.Subscription) bool { return s.TenantID != tenant })
 				}

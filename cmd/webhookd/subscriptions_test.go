@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,8 +138,8 @@ func TestSubsAddRejectsBadInput(t *testing.T) {
 func TestSubsListMasksKeys(t *testing.T) {
 	_, store := subsEnv(t)
 	ctx := context.Background()
-	a, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, APIKey: subsTestKey, Enabled: true})
-	g, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "globex", URL: "https://g.example/", EventTypes: []event.Type{event.PlayerOptedOut}, CampaignIDs: []string{"c1"}})
+	a, _ := store.Add(ctx, subscriptions.Subscription{ID: "sub_a", TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, APIKey: subsTestKey, Enabled: true})
+	g, _ := store.Add(ctx, subscriptions.Subscription{ID: "sub_g", TenantID: "globex", URL: "https://g.example/", EventTypes: []event.Type{event.PlayerOptedOut}, CampaignIDs: []string{"c1"}})
 
 	table := mustRunSubs(t, "list")
 	lines := strings.Split(strings.TrimSpace(table), "\n")
@@ -178,6 +179,22 @@ func TestSubsListMasksKeys(t *testing.T) {
 	}
 	if out := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets"); !strings.Contains(out, subsTestKey) {
 		t.Errorf("--reveal-secrets does not reveal:\n%s", out)
+	}
+}
+
+// list prints subscriptions by id in every format, whatever their tenants
+// and creation order, so that backups diff cleanly.
+func TestSubsListIsSortedByID(t *testing.T) {
+	subsEnv(t)
+	for _, sub := range [][2]string{{"z-first", "acme"}, {"m-second", "globex"}, {"a-third", "initech"}} {
+		mustRunSubs(t, "add", "--id", sub[0], "--tenant", sub[1], "--url", "https://hooks."+sub[1]+".example/", "--events", "PLAYER_OPTED_IN")
+	}
+	order := regexp.MustCompile(`a-third|m-second|z-first`)
+	for _, format := range []string{"table", "json", "yaml"} {
+		out := mustRunSubs(t, "list", "-o", format)
+		if got := order.FindAllString(out, -1); !slices.Equal(got, []string{"a-third", "m-second", "z-first"}) {
+			t.Errorf("list -o %s order %v, want by id:\n%s", format, got, out)
+		}
 	}
 }
 
