@@ -107,6 +107,9 @@ func newSubsAddCmd(g *globals) *cobra.Command {
 			}
 			return withStore(g, func(s *subscriptions.Store) error {
 				added, err := s.Add(cmd.Context(), sub)
+				if errors.Is(err, subscriptions.ErrExists) {
+					return fmt.Errorf("%w (change it with: webhookd subscriptions update %s ..., or delete it first)", err, sub.ID)
+				}
 				if err != nil {
 					return withFlag(err)
 				}

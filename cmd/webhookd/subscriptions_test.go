@@ -85,8 +85,9 @@ func TestSubsAddPrintsOnlyTheID(t *testing.T) {
 	if b, _ := store.Get(context.Background(), "partner-b"); b.Enabled {
 		t.Error("add --disabled stored an enabled subscription")
 	}
-	if _, _, err := runSubs(t, "", "add", "--id", "partner-b", "--tenant", "acme", "--url", "http://b.example/", "--events", "PLAYER_OPTED_IN"); err == nil || !strings.Contains(err.Error(), "partner-b") {
-		t.Errorf("add of a taken id = %v, want an error naming it", err)
+	_, _, err = runSubs(t, "", "add", "--id", "partner-b", "--tenant", "acme", "--url", "http://b.example/", "--events", "PLAYER_OPTED_IN")
+	if want := `add subscription "partner-b": subscription already exists (change it with: webhookd subscriptions update partner-b ..., or delete it first)`; err == nil || err.Error() != want {
+		t.Errorf("add of a taken id = %v\nwant %s", err, want)
 	}
 }
 
