@@ -429,10 +429,11 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 			// An entry the store refuses (the egress policy) is named as the
 			// file's own errors are: the file, then the entry and its line.
 			located := func(err error) error {
-				if ee := (*subscriptions.EntryError)(nil); errors.As(err, &ee) {
-					return fmt.Errorf("%s: %w", name, file.Locate(err))
+				var entry *subscriptions.EntryError
+				if !errors.As(err, &entry) {
+					return err
 				}
-				return err
+				return fmt.Errorf("%s: %w", name, file.Locate(err))
 			}
 			stdout, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return withStore(g, func(s *subscriptions.Store) error {
@@ -469,7 +470,7 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 					return located(err)
 				}
 				// Progress on stderr, the summary alone on stdout.
-				fmt.Fprintf(progress, "%s: applied %s in one transaction\n", name, subsCount(len(desired)))
+				fmt.Fprintf(progress, "%s: %s, applied in one transaction:\n", name, subsCount(len(desired)))
 				printChanges(progress, res)
 				_, err = fmt.Fprintln(stdout, res)
 				return err

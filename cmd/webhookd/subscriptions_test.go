@@ -379,7 +379,7 @@ func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
 	if out != "added 1, updated 1, deleted 1, unchanged 1\n" {
 		t.Errorf("stdout %q, want the summary alone", out)
 	}
-	want := "stdin: applied 3 subscriptions in one transaction\n  updated change: url\n  added new\n  deleted drop\n"
+	want := "stdin: 3 subscriptions, applied in one transaction:\n  updated change: url\n  added new\n  deleted drop\n"
 	if errOut != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
 	}
