@@ -14,9 +14,24 @@ import (
 // NewLogger builds the process logger: JSON for production, coloured console
 // lines for development.
 func NewLogger(cfg config.Log) (*zap.Logger, error) {
+	zc, err := loggerConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log, err := zc.Build()
+	if err != nil {
+		return nil, fmt.Errorf("build logger: %w", err)
+	}
+	return log, nil
+}
+
+// loggerConfig is NewLogger's zap configuration. Durations are written as
+// strings ("25s", "1.5ms") in both formats: a bare number in JSON leaves the
+// reader guessing the unit.
+func loggerConfig(cfg config.Log) (zap.Config, error) {
 	level, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return zap.Config{}, fmt.Errorf("log.level: %w", err)
 	}
 	var zc zap.Config
 	if cfg.Format == "console" {
@@ -32,12 +47,9 @@ func NewLogger(cfg config.Log) (*zap.Logger, error) {
 		zc.EncoderConfig.TimeKey = "ts"
 		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	}
+	zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
 	zc.Level = zap.NewAtomicLevelAt(level)
-	log, err := zc.Build()
-	if err != nil {
-		return nil, fmt.Errorf("build logger: %w", err)
-	}
-	return log, nil
+	return zc, nil
 }
 
 // RedisLogger routes go-redis's own pool messages ("failed to dial after 5

@@ -310,7 +310,7 @@ var Options = []Option{
 	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused", public},
 	{"delivery.allowed_cidrs", []string{}, "address ranges deliveries may reach despite the egress guard (which refuses loopback, private, link-local/metadata, CGNAT, multicast and IPv6 local ranges at connect time), comma-separated CIDRs; for development, tests and partners on a private link only", public},
 	{"delivery.require_https", false, "refuse plain-http subscription URLs (when written, and at delivery)", public},
-	{"delivery.breaker.failures", 5, "consecutive failures (errors, timeouts, 5xx, 429) that open an endpoint's circuit", public},
+	{"delivery.breaker.failures", 5, "consecutive failures that open an endpoint's circuit: connection errors, timeouts, 5xx, 408 and 429 answers count; a success resets the count; other 4xx answers, and deliveries refused before sending (egress policy), neither count nor reset", public},
 	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner", public},
 	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout", public},
 	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again", public},

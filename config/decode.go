@@ -85,7 +85,7 @@ func walkFile(path, prefix string, m map[string]any, out map[string]any) []error
 			errs = append(errs, walkFile(path, key, sub, out)...)
 		default:
 			e := &UnknownKeyError{Key: key, File: path, Problem: "unknown key"}
-			if near, ok := closest(key, fileKeys()); ok {
+			if near, ok := Closest(key, fileKeys()); ok {
 				e.Suggestion = near
 			}
 			errs = append(errs, e)

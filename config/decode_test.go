@@ -177,9 +177,9 @@ func TestClosest(t *testing.T) {
 		{"frobnicate", "", fileKeys()},
 	}
 	for _, tc := range cases {
-		got, ok := closest(tc.in, tc.from)
+		got, ok := Closest(tc.in, tc.from)
 		if got != tc.want || ok != (tc.want != "") {
-			t.Errorf("closest(%s) = %q, %v; want %q", tc.in, got, ok, tc.want)
+			t.Errorf("Closest(%s) = %q, %v; want %q", tc.in, got, ok, tc.want)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func UnknownEnv(environ []string) []UnknownVar {
 		u := UnknownVar{Name: name}
 		if envKey(upper) != "" {
 			u.Suggestion = upper // names are case-sensitive
-		} else if near, ok := closest(upper, envNames()); ok {
+		} else if near, ok := Closest(upper, envNames()); ok {
 			u.Suggestion = near
 		}
 		out = append(out, u)

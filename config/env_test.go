@@ -59,8 +59,8 @@ func TestClosestVariable(t *testing.T) {
 		"WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEYS": "WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY",
 		"WEBHOOKD_PORT":                          "",
 	} {
-		if got, ok := closest(in, envNames()); got != want || ok != (want != "") {
-			t.Errorf("closest(%s) = %q, %v; want %q", in, got, ok, want)
+		if got, ok := Closest(in, envNames()); got != want || ok != (want != "") {
+			t.Errorf("Closest(%s) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
 }

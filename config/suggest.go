@@ -2,12 +2,12 @@ package config
 
 import "strings"
 
-// closest returns the candidate nearest to s, if it is near enough to be
+// Closest returns the candidate nearest to s, if it is near enough to be
 // the one meant: a typo (an edit distance of about one in five characters,
 // a swap of two letters counting one), or an abbreviation or extension of
 // the last words (redis.database for redis.db, kafka.group for
-// kafka.group_id).
-func closest(s string, candidates []string) (string, bool) {
+// kafka.group_id). The subscriptions file's keys use it too.
+func Closest(s string, candidates []string) (string, bool) {
 	best, bestScore, bestDist := "", 0, 0
 	for _, c := range candidates {
 		d := editDistance(s, c)

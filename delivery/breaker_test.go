@@ -3,6 +3,8 @@ package delivery
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +109,46 @@ func TestSlowQuietEndpointIsNotJudgedUnresponsive(t *testing.T) {
 		t.Fatalf("one slow request tripped the breaker: state %s", e.State())
 	}
 	p.done(succeeded)
+}
+
+// delivery.breaker.failures' help lists the answers that count towards
+// opening a circuit: exactly those classify counts.
+func TestBreakerFailuresHelpNamesTheAnswersThatCount(t *testing.T) {
+	var help string
+	for _, o := range config.Options {
+		if o.Key == "delivery.breaker.failures" {
+			help = o.Help
+		}
+	}
+	counted, _, ok := strings.Cut(help, " answers count;")
+	if !ok {
+		t.Fatalf("the help of delivery.breaker.failures says no \"... answers count;\": %q", help)
+	}
+	named := map[int]bool{}
+	for _, code := range regexp.MustCompile(`\b[1-5](?:\d\d|xx)\b`).FindAllString(counted, -1) {
+		if strings.HasSuffix(code, "xx") {
+			base := int(code[0]-'0') * 100
+			for s := base; s < base+100; s++ {
+				named[s] = true
+			}
+			continue
+		}
+		n, _ := strconv.Atoi(code)
+		named[n] = true
+	}
+	for status := 100; status < 600; status++ {
+		if status >= 200 && status < 300 {
+			continue
+		}
+		counts := classify(context.Background(), Result{Status: status, Err: &StatusError{Status: status}}) == failed
+		if counts != named[status] {
+			t.Errorf("a %d answer counts: %v; the help of delivery.breaker.failures (%q) says %v", status, counts, help, named[status])
+		}
+	}
+	if classify(context.Background(), Result{Err: errors.New("connection refused")}) != failed || !strings.Contains(help, "connection errors") {
+		t.Errorf("connection errors: the help %q and classify disagree", help)
+	}
+	if classify(context.Background(), Result{Err: ErrTimeout}) != timedOut || !strings.Contains(help, "timeouts") {
+		t.Errorf("timeouts: the help %q and classify disagree", help)
+	}
 }

@@ -78,12 +78,16 @@ func (e *BlockedError) Error() string {
 	switch {
 	case e.Host != "":
 		// The name stands for 127.0.0.1 (see CheckURL).
-		return msg + "; delivery.allowed_cidrs opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)"
+		return msg + "; " + allowedCIDRs + " opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)"
 	case e.Addr.IsValid():
-		return msg + "; delivery.allowed_cidrs opens it with a range that holds it, such as " + netip.PrefixFrom(e.Addr, e.Addr.BitLen()).String()
+		return msg + "; " + allowedCIDRs + " opens it with a range that holds it, such as " + netip.PrefixFrom(e.Addr, e.Addr.BitLen()).String()
 	}
 	return msg
 }
+
+// allowedCIDRs names the option that opens a blocked range, as the file and
+// the environment spell it (config.EnvName: config imports this package).
+const allowedCIDRs = "delivery.allowed_cidrs (WEBHOOKD_DELIVERY_ALLOWED_CIDRS)"
 
 // localhostAddr is what a localhost name is checked as: every system
 // resolves localhost to 127.0.0.1, not every one also to ::1. When the
@@ -93,7 +97,7 @@ var localhostAddr = netip.MustParseAddr("127.0.0.1")
 
 // ErrHTTPSRequired is returned for a plain-http URL when
 // delivery.require_https is set.
-var ErrHTTPSRequired = errors.New("must use https (delivery.require_https is set)")
+var ErrHTTPSRequired = errors.New("must use https: delivery.require_https (WEBHOOKD_DELIVERY_REQUIRE_HTTPS) is set")
 
 // Policy is the deployment's egress policy. The zero value blocks every
 // listed range and allows plain http.

@@ -125,7 +125,7 @@ func TestCheckURLLocalhostFollowsTheLoopbackRanges(t *testing.T) {
 	v6, _ := New([]string{"::1/128"}, false)
 	for _, p := range []Policy{{}, other, v6} {
 		err := p.CheckURL("http://localhost:8080/")
-		if err == nil || !strings.Contains(err.Error(), "delivery.allowed_cidrs opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)") {
+		if err == nil || !strings.Contains(err.Error(), "delivery.allowed_cidrs (WEBHOOKD_DELIVERY_ALLOWED_CIDRS) opens it with 127.0.0.0/8 or 127.0.0.1/32 (for IPv6 loopback, write [::1] in the URL and open ::1/128)") {
 			t.Errorf("%v", err)
 		}
 	}

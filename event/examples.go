@@ -94,13 +94,16 @@ var Examples = []Example{
 }`,
 	},
 	{
-		// The guide's structure example: a created cash payout.
+		// The creation of the cash payout that succeeds above: one payout,
+		// so the same request_id, player and campaign (the partner guide:
+		// request_id is the same for all the payout's events). The guide's
+		// structure example is a created cash payout like it.
 		Name: "cash prize created", Type: PrizePayoutCreated, PrizeType: "cash",
-		Domain: `{"tenant_id":"tenant-demo","campaign_id":"campaign-123","request_id":"550e8400-e29b-41d4-a716-446655440000","player_id":"player-hash-abc123","player_currency":"USD","event_type":"PRIZE_PAYOUT_CREATED","status":"TODO","prize_type":"cash","amount":100.5,"bonus_id":456}`,
+		Domain: `{"tenant_id":"tenant-demo","campaign_id":"summer-campaign-2024","request_id":"550e8400-e29b-41d4-a716-446655440000","player_id":"player-abc123","player_currency":"USD","event_type":"PRIZE_PAYOUT_CREATED","status":"TODO","prize_type":"cash","amount":100.5,"bonus_id":456}`,
 		Payload: `{
-"campaign_id": "campaign-123",
+"campaign_id": "summer-campaign-2024",
 "request_id": "550e8400-e29b-41d4-a716-446655440000",
-"player_id": "player-hash-abc123",
+"player_id": "player-abc123",
 "player_currency": "USD",
 "event_type": "PRIZE_PAYOUT_CREATED",
 "status": "TODO",

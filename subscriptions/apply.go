@@ -43,6 +43,10 @@ type ApplyResult struct {
 	Unchanged int
 	// DryRun is set when nothing was written.
 	DryRun bool
+	// Refused is set on a dry run whose apply would be refused and write
+	// nothing: the error the apply would fail with. Changes are then what
+	// the apply would do if allowed to delete.
+	Refused *DeleteRefusedError
 }
 
 // Count is how many changes have action a.
@@ -100,17 +104,35 @@ func (r ApplyResult) Removals() []string {
 	return out
 }
 
-// String is the one-line summary: the counts, then every secret removed.
-func (r ApplyResult) String() string {
+// Counts are the counts, then every secret removed: "added 1, updated 0,
+// deleted 0, unchanged 2; removed API key of sub_x".
+func (r ApplyResult) Counts() string {
 	var b strings.Builder
-	if r.DryRun {
-		b.WriteString("dry run, nothing written: would have ")
-	}
 	fmt.Fprintf(&b, "added %d, updated %d, deleted %d, unchanged %d", r.Count(Added), r.Count(Updated), r.Count(Deleted), r.Unchanged)
 	for _, rm := range r.Removals() {
 		b.WriteString("; " + rm)
 	}
 	return b.String()
+}
+
+// String is the one-line summary: Counts, after what a dry run would do.
+func (r ApplyResult) String() string {
+	switch {
+	case r.Refused != nil:
+		return fmt.Sprintf("dry run, nothing written: the apply would be refused and write nothing, as it would delete %s (%s) "+
+			"without being allowed to; allowed to, it would have %s", many(len(r.Refused.IDs)), strings.Join(r.Refused.IDs, ", "), r.Counts())
+	case r.DryRun:
+		return "dry run, nothing written: would have " + r.Counts()
+	}
+	return r.Counts()
+}
+
+// many words a number of subscriptions: "1 subscription", "2 subscriptions".
+func many(n int) string {
+	if n == 1 {
+		return "1 subscription"
+	}
+	return fmt.Sprintf("%d subscriptions", n)
 }
 
 // planVerbs word the actions of a dry run.
@@ -156,7 +178,7 @@ func (e *DeleteRefusedError) Error() string {
 	if e.Unconfirmed {
 		return fmt.Sprintf("the table changed since the plan was confirmed: the apply would also delete %s; nothing written", strings.Join(e.IDs, ", "))
 	}
-	return fmt.Sprintf("the apply would delete %d subscriptions absent from the desired list (%s); nothing written", len(e.IDs), strings.Join(e.IDs, ", "))
+	return fmt.Sprintf("the apply would delete %s absent from the desired list (%s); nothing written", many(len(e.IDs)), strings.Join(e.IDs, ", "))
 }
 
 // ApplyOptions are how an apply may change the table.
@@ -170,8 +192,9 @@ type ApplyOptions struct {
 	// absent from the list since, the apply writes nothing and fails with a
 	// *DeleteRefusedError.
 	PruneOnly []string
-	// DryRun computes the result and writes nothing. A dry run that would
-	// delete without Prune returns the plan and no error.
+	// DryRun computes the result and writes nothing. A dry run whose apply
+	// would be refused returns no error: its result's Refused says why, and
+	// its Changes are the plan as if deleting were allowed.
 	DryRun bool
 }
 
@@ -260,16 +283,21 @@ func (s *Store) ApplyWith(ctx context.Context, desired []Subscription, opts Appl
 		for _, id := range m.del {
 			res.Changes = append(res.Changes, Change{Action: Deleted, ID: id})
 		}
+		var refused *DeleteRefusedError
+		switch {
+		case len(m.del) > 0 && !opts.Prune:
+			refused = &DeleteRefusedError{IDs: m.del}
+		case opts.Prune && opts.PruneOnly != nil:
+			if extra := slices.DeleteFunc(slices.Clone(m.del), func(id string) bool { return slices.Contains(opts.PruneOnly, id) }); len(extra) > 0 {
+				refused = &DeleteRefusedError{IDs: extra, Unconfirmed: true}
+			}
+		}
 		if opts.DryRun {
+			res.Refused = refused
 			return mutation{}, nil
 		}
-		if len(m.del) > 0 && !opts.Prune {
-			return mutation{}, &DeleteRefusedError{IDs: m.del}
-		}
-		if opts.Prune && opts.PruneOnly != nil {
-			if extra := slices.DeleteFunc(slices.Clone(m.del), func(id string) bool { return slices.Contains(opts.PruneOnly, id) }); len(extra) > 0 {
-				return mutation{}, &DeleteRefusedError{IDs: extra, Unconfirmed: true}
-			}
+		if refused != nil {
+			return mutation{}, refused
 		}
 		return m, nil
 	})

@@ -47,7 +47,19 @@ func TestApply(t *testing.T) {
 		if !reflect.DeepEqual(res.Changes, want) || !res.DryRun {
 			t.Errorf("dry run = %+v, want %+v", res, want)
 		}
-		if got := res.String(); got != "dry run, nothing written: would have added 2, updated 0, deleted 1, unchanged 0" {
+		if res.Refused == nil || !reflect.DeepEqual(res.Refused.IDs, []string{stray.ID}) {
+			t.Errorf("dry run without Prune: Refused %+v, want the deletion the apply refuses", res.Refused)
+		}
+		want1 := "dry run, nothing written: the apply would be refused and write nothing, as it would delete 1 subscription (" + stray.ID +
+			") without being allowed to; allowed to, it would have added 2, updated 0, deleted 1, unchanged 0"
+		if got := res.String(); got != want1 {
+			t.Errorf("summary %q\nwant    %q", got, want1)
+		}
+		pruned, err := s.ApplyWith(ctx, desired, ApplyOptions{DryRun: true, Prune: true})
+		if err != nil || pruned.Refused != nil || !reflect.DeepEqual(pruned.Changes, want) {
+			t.Fatalf("dry run with Prune = %+v, %v", pruned, err)
+		}
+		if got := pruned.String(); got != "dry run, nothing written: would have added 2, updated 0, deleted 1, unchanged 0" {
 			t.Errorf("summary %q", got)
 		}
 		if all, _ := s.List(ctx, ""); ids(all) != stray.ID || version(t, s) != v {

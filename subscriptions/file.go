@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/event"
 )
 
@@ -58,33 +60,58 @@ type fileEntry struct {
 	PreviousSecretExpiresAt time.Time `yaml:"previous_signing_secret_expires_at,omitempty"`
 }
 
-// ParseFile reads an apply file and validates every entry. Unknown keys are
+// File is an apply file as read: its subscriptions, in order, and the line
+// each starts on.
+type File struct {
+	Subscriptions []Subscription
+	Lines         []int
+}
+
+// Locate gives an *EntryError in err about one of the file's entries (from
+// the store's checks on applying it, such as the egress policy) the entry's
+// line, as ParseFile's own errors have. It returns err.
+func (f File) Locate(err error) error {
+	var ee *EntryError
+	if errors.As(err, &ee) && ee.Line == 0 && ee.Index >= 0 && ee.Index < len(f.Lines) {
+		ee.Line = f.Lines[ee.Index]
+	}
+	return err
+}
+
+// ParseFile reads an apply file and validates every entry: ReadFile
+// without the lines.
+func ParseFile(r io.Reader) ([]Subscription, error) {
+	f, err := ReadFile(r)
+	return f.Subscriptions, err
+}
+
+// ReadFile reads an apply file and validates every entry. Unknown keys are
 // errors; an omitted enabled means true. The file must have a subscriptions
 // key: an empty file would otherwise delete the whole table. Validation errors
 // are *EntryError values carrying the entry's line.
-func ParseFile(r io.Reader) ([]Subscription, error) {
+func ReadFile(r io.Reader) (File, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read subscriptions file: %w", err)
+		return File{}, fmt.Errorf("read subscriptions file: %w", err)
 	}
 	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("subscriptions file is larger than %d bytes", maxFileSize)
+		return File{}, fmt.Errorf("subscriptions file is larger than %d bytes", maxFileSize)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var doc fileDoc
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("subscriptions file is empty: want a top-level subscriptions: list (subscriptions: [] deletes every subscription)")
+			return File{}, errors.New("subscriptions file is empty: want a top-level subscriptions: list (subscriptions: [] deletes every subscription)")
 		}
-		return nil, fmt.Errorf("parse subscriptions file: %w", yamlError(err))
+		return File{}, fmt.Errorf("parse subscriptions file: %w", yamlError(err))
 	}
 	if doc.Subscriptions == nil {
-		return nil, errors.New("subscriptions file has no subscriptions: list (subscriptions: [] deletes every subscription)")
+		return File{}, errors.New("subscriptions file has no subscriptions: list (subscriptions: [] deletes every subscription)")
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("subscriptions file must hold exactly one YAML document")
+		return File{}, errors.New("subscriptions file must hold exactly one YAML document")
 	}
 	lines := entryLines(data)
 	entries := *doc.Subscriptions
@@ -106,21 +133,36 @@ func ParseFile(r io.Reader) ([]Subscription, error) {
 		}
 		if err := s.Validate(); err != nil {
 			ee := &EntryError{Index: i, ID: e.ID, Err: err}
-			if i < len(lines) {
-				ee.Line = lines[i]
-			}
-			return nil, ee
+			return File{}, File{Lines: lines}.Locate(ee)
 		}
 		subs[i] = s
 	}
-	return subs, nil
+	return File{Subscriptions: subs, Lines: lines}, nil
 }
 
-// unknownField rewrites yaml.v3's message for an unknown key, which names a
+// unknownField matches yaml.v3's message for an unknown key, which names a
 // Go type the user never sees.
-var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 
-// yamlError turns yaml.v3's multi-line unmarshal errors into one line.
+// fileKeys are the keys of the file's mappings, by the Go type yaml.v3
+// names in an unknown key's message: what a misspelt key is compared with.
+var fileKeys = map[string][]string{
+	reflect.TypeFor[fileDoc]().String():   yamlKeys(reflect.TypeFor[fileDoc]()),
+	reflect.TypeFor[fileEntry]().String(): yamlKeys(reflect.TypeFor[fileEntry]()),
+}
+
+func yamlKeys(t reflect.Type) []string {
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// yamlError turns yaml.v3's multi-line unmarshal errors into one line, an
+// unknown key with the key it most likely misspells: `line 4: unknown key
+// "event_type"; did you mean event_types?`.
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -128,7 +170,14 @@ func yamlError(err error) error {
 	}
 	msgs := make([]string, len(te.Errors))
 	for i, m := range te.Errors {
-		msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1"`)
+		msgs[i] = unknownField.ReplaceAllStringFunc(m, func(match string) string {
+			sub := unknownField.FindStringSubmatch(match)
+			msg := fmt.Sprintf("unknown key %q", sub[1])
+			if near, ok := config.Closest(sub[1], fileKeys[sub[2]]); ok {
+				msg += "; did you mean " + near + "?"
+			}
+			return msg
+		})
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }

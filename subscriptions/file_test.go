@@ -58,7 +58,9 @@ func TestParseFileErrors(t *testing.T) {
 		{"no subscriptions key", "other: 1\n", []string{`line 1: unknown key "other"`}},
 		{"null list", "subscriptions:\n", []string{"no subscriptions: list"}},
 		{"unknown key", "subscriptions:\n  - tenant_id: a\n    url: https://a.example/\n    event_type: [PLAYER_OPTED_IN]\n",
-			[]string{`line 4: unknown key "event_type"`}},
+			[]string{`line 4: unknown key "event_type"; did you mean event_types?`}},
+		{"unknown top-level key", "subscription:\n  - tenant_id: a\n", []string{`line 1: unknown key "subscription"; did you mean subscriptions?`}},
+		{"unknown key like none", "subscriptions:\n  - tenant_id: a\n    colour: blue\n", []string{`line 3: unknown key "colour"`}},
 		{"not a list", "subscriptions: {tenant_id: a}\n", []string{"cannot unmarshal"}},
 		{"bad enabled", "subscriptions:\n  - enabled: maybe\n", []string{"line 2"}},
 		{"two documents", "subscriptions: []\n---\nsubscriptions: []\n", []string{"one YAML document"}},
@@ -82,6 +84,14 @@ func TestParseFileErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A key like none of the file's gets no suggestion.
+func TestParseFileSuggestsOnlyANearKey(t *testing.T) {
+	_, err := ParseFile(strings.NewReader("subscriptions:\n  - tenant_id: a\n    colour: blue\n"))
+	if err == nil || err.Error() != `parse subscriptions file: line 3: unknown key "colour"` {
+		t.Errorf("error %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,10 @@ func TestBinaryBecomesReadyAndExitsZeroOnSIGTERM(t *testing.T) {
 		if !strings.Contains(p.Output(), want) {
 			t.Errorf("log lacks %s", want)
 		}
+	}
+	// Durations carry their unit in JSON too: "25s", not 25.
+	if !regexp.MustCompile(`"shutdown_timeout":"[0-9.]+(ms|s|m)"`).MatchString(p.Output()) {
+		t.Errorf("log lacks shutdown_timeout as a duration string:\n%s", testenv.Tail(p.Output(), 30))
 	}
 }
 

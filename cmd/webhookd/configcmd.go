@@ -56,26 +56,41 @@ func newConfigReferenceCmd(g *globals) *cobra.Command {
 func newConfigValidateCmd(g *globals) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "validate -f FILE",
-		Short: "Check a config file (with the environment applied on top, as the worker would); exit 1 naming each bad key and each WEBHOOKD_* variable that names no option",
-		Args:  cobra.NoArgs,
+		Use:   "validate [-f FILE]",
+		Short: "Check the configuration the worker would run with: defaults, FILE if given, then the environment; exit 1 naming each bad key and each WEBHOOKD_* variable that names no option",
+		Long: "validate loads the configuration as the worker does: the defaults, then FILE when -f is given, then the\n" +
+			"WEBHOOKD_* environment variables on top. Without -f it checks the defaults and the environment alone,\n" +
+			"for a deployment configured only by environment (a Kubernetes ConfigMap). It exits 0 when the worker\n" +
+			"would start with it, 1 naming every problem: a bad value or key, and each WEBHOOKD_* variable that\n" +
+			"names no option (which the worker only warns of).",
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			var problems []error
-			if _, err := config.Load(file); err != nil {
-				problems = append(problems, err)
+			if file == "" {
+				file = g.configPath // webhookd --config FILE config validate
 			}
+			what := "defaults and the environment"
+			if file != "" {
+				what = file + " and the environment"
+			}
+			_, loadErr := config.Load(file)
 			// The worker only warns of these; validating is the time to fail.
+			var unknown []error
 			for _, u := range config.UnknownEnv(os.Environ()) {
-				problems = append(problems, u)
+				unknown = append(unknown, u)
 			}
-			if len(problems) > 0 {
-				return fmt.Errorf("%s is not valid:\n%w", file, errors.Join(problems...))
+			switch {
+			case loadErr != nil:
+				// A bad value may come from the file or from its variable.
+				return fmt.Errorf("the configuration (%s) is not valid:\n%w", what, errors.Join(append([]error{loadErr}, unknown...)...))
+			case len(unknown) > 0 && file != "":
+				return fmt.Errorf("%s is valid, but the environment is not:\n%w", file, errors.Join(unknown...))
+			case len(unknown) > 0:
+				return fmt.Errorf("the environment is not valid:\n%w", errors.Join(unknown...))
 			}
-			_, err := fmt.Fprintf(g.stdout, "%s: valid\n", file)
+			_, err := fmt.Fprintf(g.stdout, "valid: %s\n", what)
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML config file (required)")
-	_ = cmd.MarkFlagRequired("file")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML config file (default: --config; without either, the defaults and the environment alone)")
 	return cmd
 }

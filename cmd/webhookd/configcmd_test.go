@@ -65,17 +65,41 @@ func TestConfigValidateReportsEveryProblemAndUnknownVariables(t *testing.T) {
 
 	t.Setenv("WEBHOOKD_REDIS_DATABASE", "5")
 	_, err := runRoot(t, "config", "validate", "-f", good)
-	want := good + " is not valid:\n" +
+	want := good + " is valid, but the environment is not:\n" +
 		"WEBHOOKD_REDIS_DATABASE: no option has this variable, so it is ignored; did you mean WEBHOOKD_REDIS_DB (redis.db)?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
 	}
 
 	_, err = runRoot(t, "config", "validate", "-f", bad)
-	want = bad + " is not valid:\n" +
+	want = "the configuration (" + bad + " and the environment) is not valid:\n" +
 		"kafka.group_idd: unknown key in " + bad + "; did you mean kafka.group_id (WEBHOOKD_KAFKA_GROUP_ID)?\n" +
 		"delivery.timeout (WEBHOOKD_DELIVERY_TIMEOUT): 30 has no unit; write a duration such as 30s\n" +
 		"WEBHOOKD_REDIS_DATABASE: no option has this variable, so it is ignored; did you mean WEBHOOKD_REDIS_DB (redis.db)?"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// Without -f, `config validate` checks the defaults and the environment
+// alone: what a deployment configured only by environment (a Kubernetes
+// ConfigMap) runs with.
+func TestConfigValidateWithoutAFileChecksTheEnvironment(t *testing.T) {
+	t.Setenv("WEBHOOKD_KAFKA_PARTITIONS", "6")
+	if out, err := runRoot(t, "config", "validate"); err != nil || out != "valid: defaults and the environment\n" {
+		t.Fatalf("config validate with a good environment: %v %q", err, out)
+	}
+	// The global --config is the file, as for the worker.
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	_ = os.WriteFile(file, []byte("delivery:\n  timeout: 5s\n"), 0o600)
+	if out, err := runRoot(t, "--config", file, "config", "validate"); err != nil || out != "valid: "+file+" and the environment\n" {
+		t.Fatalf("--config FILE config validate: %v %q", err, out)
+	}
+
+	t.Setenv("WEBHOOKD_DELIVERY_TIMEOUT", "30")
+	_, err := runRoot(t, "config", "validate")
+	want := "the configuration (defaults and the environment) is not valid:\n" +
+		`delivery.timeout (WEBHOOKD_DELIVERY_TIMEOUT): "30" has no unit; write a duration such as 30s`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
 	}

@@ -25,7 +25,7 @@ func TestBinaryLocalhostOpenedByAllowedCIDRs(t *testing.T) {
 	closed.Delivery.AllowedCIDRs = nil
 	cenv := testenv.BinaryEnv(t, closed)
 	_, addErr, code := runBinary(t, bin, cenv, "subscriptions", "add", "--tenant", "acme", "--url", hook, "--events", "PLAYER_OPTED_IN")
-	const refusal = "host localhost is blocked by the egress policy: loopback (localhost, 127.0.0.1); delivery.allowed_cidrs opens it with 127.0.0.0/8"
+	const refusal = "host localhost is blocked by the egress policy: loopback (localhost, 127.0.0.1); delivery.allowed_cidrs (WEBHOOKD_DELIVERY_ALLOWED_CIDRS) opens it with 127.0.0.0/8"
 	if code == 0 || !strings.Contains(addErr, refusal) {
 		t.Fatalf("add without the range: exit %d, %q", code, addErr)
 	}

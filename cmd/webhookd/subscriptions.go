@@ -107,6 +107,9 @@ func newSubsAddCmd(g *globals) *cobra.Command {
 			}
 			return withStore(g, func(s *subscriptions.Store) error {
 				added, err := s.Add(cmd.Context(), sub)
+				if errors.Is(err, subscriptions.ErrExists) {
+					return fmt.Errorf("%w (change it with: webhookd subscriptions update %s ..., or delete it first)", err, sub.ID)
+				}
 				if err != nil {
 					return withFlag(err)
 				}
@@ -146,7 +149,7 @@ func newSubsListCmd(g *globals) *cobra.Command {
 	var reveal bool
 	cmd := &cobra.Command{
 		Use:   "list [--tenant T] [-o table|json|yaml]",
-		Short: "List subscriptions (-o yaml --reveal-secrets writes a file apply -f accepts)",
+		Short: "List subscriptions by id (-o yaml --reveal-secrets writes a file apply -f accepts)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" && output != "yaml" {
@@ -160,7 +163,11 @@ func newSubsListCmd(g *globals) *cobra.Command {
 				for _, c := range snap.Skipped {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", c)
 				}
+				// By id, whatever the tenants and creation times: two listings
+				// of one table, or of a table and its restored backup (whose
+				// entries are all created anew), diff cleanly.
 				subs := snap.Subscriptions
+				slices.SortFunc(subs, func(a, b subscriptions.Subscription) int { return strings.Compare(a.ID, b.ID) })
 				if tenant != "" {
 					subs = slices.DeleteFunc(subs, func(s subscriptions.Subscription) bool { return s.TenantID != tenant })
 				}
@@ -382,9 +389,12 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 		Long: "apply validates the whole file first and writes nothing when any entry is invalid. Entries without an\n" +
 			"id get one derived from tenant_id and url, so applying the same file twice changes nothing.\n\n" +
 			"Subscriptions in Redis but not in the file are deleted only with --prune (or when you confirm on a\n" +
-			"terminal); otherwise apply lists them, writes nothing and exits non-zero. --dry-run prints the plan\n" +
-			"(adds, updates with the fields that change, deletes, secrets removed) and writes nothing. The summary\n" +
+			"terminal); otherwise apply lists them, writes nothing and exits 1. --dry-run prints the plan (adds,\n" +
+			"updates with the fields that change, deletes, secrets removed) and writes nothing; it exits as the\n" +
+			"apply would: 1, listing what --prune would delete, when the apply would be refused. The summary\n" +
 			"names every API key and signing secret the apply removes.\n\n" +
+			"Exit status: 0 applied (with --dry-run: the apply would go ahead); 1 an invalid file or entry, a refused\n" +
+			"apply (deletions without --prune, a deletion not confirmed), or Redis unreachable.\n\n" +
 			"Backup and restore: `list -o yaml --reveal-secrets > backup.yaml`, then `apply -f backup.yaml`. Without\n" +
 			"--reveal-secrets, API keys and signing secrets are masked and apply refuses the file.\n\n" +
 			"subscriptions:\n" +
@@ -411,35 +421,44 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 				defer func() { _ = f.Close() }()
 				in = f
 			}
-			desired, err := subscriptions.ParseFile(in)
+			file, err := subscriptions.ReadFile(in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
+			}
+			desired := file.Subscriptions
+			// An entry the store refuses (the egress policy) is named as the
+			// file's own errors are: the file, then the entry and its line.
+			located := func(err error) error {
+				var entry *subscriptions.EntryError
+				if !errors.As(err, &entry) {
+					return err
+				}
+				return fmt.Errorf("%s: %w", name, file.Locate(err))
 			}
 			stdout, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return withStore(g, func(s *subscriptions.Store) error {
 				if dryRun {
 					res, err := s.ApplyWith(cmd.Context(), desired, subscriptions.ApplyOptions{DryRun: true, Prune: prune})
 					if err != nil {
-						return err
+						return located(err)
 					}
-					fmt.Fprintf(stdout, "%s: %d subscriptions; plan:\n", name, len(desired))
+					fmt.Fprintf(stdout, "%s: %s; plan:\n", name, subsCount(len(desired)))
 					printChanges(stdout, res)
-					if n := res.Count(subscriptions.Deleted); n > 0 && !prune {
-						fmt.Fprintf(stdout, "deleting the %d subscriptions absent from the file needs --prune\n", n)
+					if res.Refused != nil {
+						// What --prune would do, then why this apply would not.
+						fmt.Fprintf(stdout, "dry run, nothing written: with --prune, apply would have %s\n", res.Counts())
+						return fmt.Errorf("%s: dry run: without --prune apply would be refused and write nothing: %s", name, refusal(res.Refused.IDs))
 					}
 					_, err = fmt.Fprintln(stdout, res)
 					return err
 				}
-				// Progress on stderr, the summary alone on stdout.
-				fmt.Fprintf(progress, "%s: read %d subscriptions; applying them in one transaction\n", name, len(desired))
 				opts := subscriptions.ApplyOptions{Prune: prune}
 				res, err := s.ApplyWith(cmd.Context(), desired, opts)
 				var refused *subscriptions.DeleteRefusedError
 				if errors.As(err, &refused) && !refused.Unconfirmed {
 					// The file cannot be both stdin and the answer.
 					if path == "-" || !isTerminal(cmd.InOrStdin()) {
-						return fmt.Errorf("%s: apply would delete %d subscriptions absent from the file (%s); nothing written. "+
-							"Re-run with --prune to delete them, or add them to the file (--dry-run shows the whole plan)", name, len(refused.IDs), strings.Join(refused.IDs, ", "))
+						return fmt.Errorf("%s: apply refused, nothing written: %s (--dry-run shows the whole plan)", name, refusal(refused.IDs))
 					}
 					if !confirmDeletes(cmd.InOrStdin(), progress, name, refused.IDs) {
 						return fmt.Errorf("%s: not confirmed; nothing written (--prune deletes without asking)", name)
@@ -448,8 +467,10 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 					res, err = s.ApplyWith(cmd.Context(), desired, opts)
 				}
 				if err != nil {
-					return err
+					return located(err)
 				}
+				// Progress on stderr, the summary alone on stdout.
+				fmt.Fprintf(progress, "%s: %s, applied in one transaction:\n", name, subsCount(len(desired)))
 				printChanges(progress, res)
 				_, err = fmt.Fprintln(stdout, res)
 				return err
@@ -461,6 +482,24 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete the subscriptions absent from the file (without it apply refuses, or asks on a terminal)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// subsCount words a number of subscriptions: "1 subscription", "2 subscriptions".
+func subsCount(n int) string {
+	if n == 1 {
+		return "1 subscription"
+	}
+	return fmt.Sprintf("%d subscriptions", n)
+}
+
+// refusal says which deletions refused an apply and how to go ahead.
+func refusal(ids []string) string {
+	them := "them"
+	if len(ids) == 1 {
+		them = "it"
+	}
+	return fmt.Sprintf("it would delete %s absent from the file (%s). Re-run with --prune to delete %s, or add %s to the file",
+		subsCount(len(ids)), strings.Join(ids, ", "), them, them)
 }
 
 // printChanges writes one line per change of an apply.
@@ -488,7 +527,11 @@ func isTerminal(r io.Reader) bool {
 // confirmDeletes asks on the terminal whether to delete ids; only "yes"
 // confirms.
 func confirmDeletes(in io.Reader, out io.Writer, name string, ids []string) bool {
-	fmt.Fprintf(out, "%d subscriptions in Redis are not in %s and would be deleted:\n", len(ids), name)
+	verb := "are"
+	if len(ids) == 1 {
+		verb = "is"
+	}
+	fmt.Fprintf(out, "%s in Redis %s not in %s and would be deleted:\n", subsCount(len(ids)), verb, name)
 	for _, id := range ids {
 		fmt.Fprintf(out, "  %s\n", id)
 	}
@@ -553,7 +596,7 @@ func newSubsReencryptCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %d subscriptions\n", n)
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %s\n", subsCount(n))
 				return err
 			})
 		},

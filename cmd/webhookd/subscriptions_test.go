@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,8 +85,9 @@ func TestSubsAddPrintsOnlyTheID(t *testing.T) {
 	if b, _ := store.Get(context.Background(), "partner-b"); b.Enabled {
 		t.Error("add --disabled stored an enabled subscription")
 	}
-	if _, _, err := runSubs(t, "", "add", "--id", "partner-b", "--tenant", "acme", "--url", "http://b.example/", "--events", "PLAYER_OPTED_IN"); err == nil || !strings.Contains(err.Error(), "partner-b") {
-		t.Errorf("add of a taken id = %v, want an error naming it", err)
+	_, _, err = runSubs(t, "", "add", "--id", "partner-b", "--tenant", "acme", "--url", "http://b.example/", "--events", "PLAYER_OPTED_IN")
+	if want := `add subscription "partner-b": subscription already exists (change it with: webhookd subscriptions update partner-b ..., or delete it first)`; err == nil || err.Error() != want {
+		t.Errorf("add of a taken id = %v\nwant %s", err, want)
 	}
 }
 
@@ -137,8 +139,8 @@ func TestSubsAddRejectsBadInput(t *testing.T) {
 func TestSubsListMasksKeys(t *testing.T) {
 	_, store := subsEnv(t)
 	ctx := context.Background()
-	a, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, APIKey: subsTestKey, Enabled: true})
-	g, _ := store.Add(ctx, subscriptions.Subscription{TenantID: "globex", URL: "https://g.example/", EventTypes: []event.Type{event.PlayerOptedOut}, CampaignIDs: []string{"c1"}})
+	a, _ := store.Add(ctx, subscriptions.Subscription{ID: "sub_a", TenantID: "acme", URL: "https://a.example/", EventTypes: []event.Type{event.PlayerOptedIn}, APIKey: subsTestKey, Enabled: true})
+	g, _ := store.Add(ctx, subscriptions.Subscription{ID: "sub_g", TenantID: "globex", URL: "https://g.example/", EventTypes: []event.Type{event.PlayerOptedOut}, CampaignIDs: []string{"c1"}})
 
 	table := mustRunSubs(t, "list")
 	lines := strings.Split(strings.TrimSpace(table), "\n")
@@ -178,6 +180,22 @@ func TestSubsListMasksKeys(t *testing.T) {
 	}
 	if out := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets"); !strings.Contains(out, subsTestKey) {
 		t.Errorf("--reveal-secrets does not reveal:\n%s", out)
+	}
+}
+
+// list prints subscriptions by id in every format, whatever their tenants
+// and creation order, so that backups diff cleanly.
+func TestSubsListIsSortedByID(t *testing.T) {
+	subsEnv(t)
+	for _, sub := range [][2]string{{"z-first", "acme"}, {"m-second", "globex"}, {"a-third", "initech"}} {
+		mustRunSubs(t, "add", "--id", sub[0], "--tenant", sub[1], "--url", "https://hooks."+sub[1]+".example/", "--events", "PLAYER_OPTED_IN")
+	}
+	order := regexp.MustCompile(`a-third|m-second|z-first`)
+	for _, format := range []string{"table", "json", "yaml"} {
+		out := mustRunSubs(t, "list", "-o", format)
+		if got := order.FindAllString(out, -1); !slices.Equal(got, []string{"a-third", "m-second", "z-first"}) {
+			t.Errorf("list -o %s order %v, want by id:\n%s", format, got, out)
+		}
 	}
 }
 
@@ -314,7 +332,8 @@ func TestSubsApplyRejectsBadFilesAndWritesNothing(t *testing.T) {
 	}{
 		{"masked export", masked, []string{`field "api_key"`, "masked"}},
 		{"bad url", "subscriptions:\n  - {tenant_id: a, url: 'ftp://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`field "url"`, "line 2"}},
-		{"unknown key", "subscriptions:\n  - {tenant: a, url: 'https://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`unknown key "tenant"`}},
+		{"unknown key", "subscriptions:\n  - {tenant: a, url: 'https://x/', event_types: [PLAYER_OPTED_IN]}\n", []string{`stdin: parse subscriptions file: line 2: unknown key "tenant"; did you mean tenant_id?`}},
+		{"misspelt key", "subscriptions:\n  - tenant_id: a\n    url: https://a.example/\n    event_type: [PLAYER_OPTED_IN]\n", []string{`line 4: unknown key "event_type"; did you mean event_types?`}},
 		{"empty", "", []string{"empty"}},
 	}
 	for _, tt := range tests {
@@ -360,7 +379,7 @@ func TestSubsApplyShowsProgressAndSummary(t *testing.T) {
 	if out != "added 1, updated 1, deleted 1, unchanged 1\n" {
 		t.Errorf("stdout %q, want the summary alone", out)
 	}
-	want := "stdin: read 3 subscriptions; applying them in one transaction\n  updated change: url\n  added new\n  deleted drop\n"
+	want := "stdin: 3 subscriptions, applied in one transaction:\n  updated change: url\n  added new\n  deleted drop\n"
 	if errOut != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
 	}
@@ -390,7 +409,7 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 	if err == nil {
 		t.Fatalf("apply without --prune succeeded: %q", out)
 	}
-	for _, want := range []string{"would delete 3 subscriptions", "old-a, old-b, old-c", "nothing written", "--prune"} {
+	for _, want := range []string{"refused", "would delete 3 subscriptions", "old-a, old-b, old-c", "nothing written", "--prune"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -399,15 +418,23 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 		t.Fatalf("a refused apply wrote: %d entries, version %s (was %s), stdout %q", len(all), version(), before, out)
 	}
 
-	out = mustRunSubs(t, "apply", "-f", path, "--dry-run")
-	want := path + ": 1 subscriptions; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
-		"deleting the 3 subscriptions absent from the file needs --prune\n" +
-		"dry run, nothing written: would have added 1, updated 0, deleted 3, unchanged 0\n"
+	out, _, err = runSubs(t, "", "apply", "-f", path, "--dry-run")
+	want := path + ": 1 subscription; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
+		"dry run, nothing written: with --prune, apply would have added 1, updated 0, deleted 3, unchanged 0\n"
 	if out != want {
 		t.Errorf("--dry-run printed\n%s\nwant\n%s", out, want)
 	}
+	if err == nil || !strings.Contains(err.Error(), "would be refused") {
+		t.Errorf("--dry-run of a refused apply = %v, want it to fail as the apply does", err)
+	}
 	if all, _ := store.List(ctx, ""); len(all) != 3 || version() != before {
 		t.Fatalf("--dry-run wrote: %d entries", len(all))
+	}
+	out = mustRunSubs(t, "apply", "-f", path, "--dry-run", "--prune")
+	want = path + ": 1 subscription; plan:\n  add sub_acme_prizes\n  delete old-a\n  delete old-b\n  delete old-c\n" +
+		"dry run, nothing written: would have added 1, updated 0, deleted 3, unchanged 0\n"
+	if out != want {
+		t.Errorf("--dry-run --prune printed\n%s\nwant\n%s", out, want)
 	}
 
 	if out := mustRunSubs(t, "apply", "-f", path, "--prune"); out != "added 1, updated 0, deleted 3, unchanged 0\n" {
@@ -415,6 +442,74 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 	}
 	if all, _ := store.List(ctx, ""); len(all) != 1 || all[0].ID != "sub_acme_prizes" {
 		t.Errorf("after --prune: %+v", all)
+	}
+}
+
+// The newcomer's case: a file that keeps one subscription and lacks one in
+// Redis. Its dry run says what the apply does, refuse and write nothing, and
+// exits 1 as the apply does, printing what --prune would delete; the apply
+// refuses without claiming to apply anything first.
+func TestSubsApplyDryRunOfARefusedApplyFailsLikeIt(t *testing.T) {
+	_, store := subsEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"keep", "gone"} {
+		if _, err := store.Add(ctx, subscriptions.Subscription{ID: id, TenantID: "acme", URL: "https://" + id + ".example/", EventTypes: []event.Type{event.PlayerOptedIn}, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "subs.yaml")
+	_ = os.WriteFile(path, []byte("subscriptions:\n  - {id: keep, tenant_id: acme, url: 'https://keep.example/', event_types: [PLAYER_OPTED_IN]}\n"), 0o600)
+
+	out, errOut, err := runSubs(t, "", "apply", "-f", path, "--dry-run")
+	if want := path + ": 1 subscription; plan:\n  delete gone\n" +
+		"dry run, nothing written: with --prune, apply would have added 0, updated 0, deleted 1, unchanged 1\n"; out != want {
+		t.Errorf("--dry-run printed\n%s\nwant\n%s", out, want)
+	}
+	if want := path + ": dry run: without --prune apply would be refused and write nothing: it would delete 1 subscription absent from the file (gone). " +
+		"Re-run with --prune to delete it, or add it to the file"; err == nil || err.Error() != want {
+		t.Errorf("--dry-run error %v\nwant %s", err, want)
+	}
+	if errOut != "" {
+		t.Errorf("--dry-run stderr %q", errOut)
+	}
+
+	out, errOut, err = runSubs(t, "", "apply", "-f", path)
+	if err == nil || !strings.Contains(err.Error(), "apply refused, nothing written: it would delete 1 subscription absent from the file (gone)") {
+		t.Errorf("apply = %v", err)
+	}
+	if out != "" || errOut != "" {
+		t.Errorf("a refused apply printed stdout %q stderr %q (it applied nothing)", out, errOut)
+	}
+	if all, _ := store.List(ctx, ""); len(all) != 2 {
+		t.Errorf("a refused apply wrote: %+v", all)
+	}
+
+	out = mustRunSubs(t, "apply", "-f", path, "--dry-run", "--prune")
+	if want := path + ": 1 subscription; plan:\n  delete gone\n" +
+		"dry run, nothing written: would have added 0, updated 0, deleted 1, unchanged 1\n"; out != want {
+		t.Errorf("--dry-run --prune printed\n%s\nwant\n%s", out, want)
+	}
+}
+
+// An entry the egress policy refuses is named like every other bad entry:
+// the file, the entry, its line; and the refusal names the option that opens
+// the range both as the file and as the environment spell it.
+func TestSubsApplyNamesTheLineOfAnEntryTheEgressPolicyRefuses(t *testing.T) {
+	mr, _ := subsEnv(t)
+	path := filepath.Join(t.TempDir(), "subs.yaml")
+	_ = os.WriteFile(path, []byte("subscriptions:\n"+
+		"  - {id: remote, tenant_id: acme, url: 'https://a.example/', event_types: [PLAYER_OPTED_IN]}\n"+
+		"  - id: local\n    tenant_id: acme\n    url: http://127.0.0.1:9/hook\n    event_types: [PLAYER_OPTED_IN]\n"), 0o600)
+	want := path + `: subscriptions[1] (id "local", line 3): field "url": address 127.0.0.1 is blocked by the egress policy: loopback (127.0.0.0/8); ` +
+		"delivery.allowed_cidrs (WEBHOOKD_DELIVERY_ALLOWED_CIDRS) opens it with a range that holds it, such as 127.0.0.1/32"
+	for _, args := range [][]string{{"apply", "-f", path}, {"apply", "-f", path, "--dry-run"}} {
+		out, _, err := runSubs(t, "", args...)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v\nwant %s", strings.Join(args, " "), err, want)
+		}
+		if out != "" || len(mr.Keys()) != 0 {
+			t.Errorf("%s: stdout %q, keys %v", strings.Join(args, " "), out, mr.Keys())
+		}
 	}
 }
 
@@ -446,7 +541,7 @@ func TestSubsApplyAsksOnATerminalBeforeDeleting(t *testing.T) {
 			root.SetIn(terminal{strings.NewReader(tc.answer)})
 			root.SetArgs([]string{"subscriptions", "apply", "-f", path})
 			err := root.ExecuteContext(ctx)
-			if !strings.Contains(errOut.String(), "1 subscriptions in Redis are not in "+path+" and would be deleted:\n  old\nDelete them?") {
+			if !strings.Contains(errOut.String(), "1 subscription in Redis is not in "+path+" and would be deleted:\n  old\nDelete them?") {
 				t.Errorf("no question on stderr:\n%s", errOut.String())
 			}
 			all, _ := store.List(ctx, "")
