@@ -11,6 +11,19 @@ import (
 	"github.com/unibo/webhookd/kafkaconn"
 )
 
+// newClient returns a Kafka client on a transport of its own, built from the
+// configuration (SASL, TLS), and the func that closes its connections. Its
+// own transport, because kafka-go's shared default one answers metadata
+// requests from a cache that may predate a topic's creation.
+func newClient(cfg config.Kafka) (*kafka.Client, func(), error) {
+	transport, err := kafkaconn.Transport(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
+	return client, transport.CloseIdleConnections, nil
+}
+
 // PartitionLag is one partition's position for a consumer group.
 type PartitionLag struct {
 	Topic     string
@@ -23,12 +36,11 @@ type PartitionLag struct {
 // GroupLag reads, for group over topics, each partition's high watermark
 // and committed offset, as `webhookd status` shows them.
 func GroupLag(ctx context.Context, cfg config.Kafka, group string, topics []string) ([]PartitionLag, error) {
-	transport, err := kafkaconn.Transport(cfg)
+	client, closeClient, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
+	defer closeClient()
 
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {

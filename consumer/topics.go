@@ -55,14 +55,11 @@ func AwaitTopics(ctx context.Context, cfg config.Kafka, topics []string, log *za
 // cfg.Partitions partitions. Existing topics are never altered: a topic
 // with fewer partitions than configured is reported and left alone.
 func EnsureTopics(ctx context.Context, cfg config.Kafka, log *zap.Logger) error {
-	// A transport of its own: kafka-go's shared default transport answers
-	// metadata requests from a cache that may predate a topic's creation.
-	transport, err := kafkaconn.Transport(cfg)
+	client, closeClient, err := newClient(cfg)
 	if err != nil {
 		return err
 	}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
+	defer closeClient()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: cfg.Topics})
 	if err != nil {
 		return fmt.Errorf("read topic metadata: %w", err)
@@ -143,12 +140,11 @@ func awaitLeaders(ctx context.Context, cfg config.Kafka, log *zap.Logger) {
 // returns the partitions' errors.
 func partitionsAnswer(ctx context.Context, cfg config.Kafka) error {
 	// A transport per try: a cached metadata answer may predate the leaders.
-	transport, err := kafkaconn.Transport(cfg)
+	client, closeClient, err := newClient(cfg)
 	if err != nil {
 		return err
 	}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.DialTimeout, Transport: transport}
+	defer closeClient()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: cfg.Topics})
 	if err != nil {
 		return fmt.Errorf("read topic metadata: %w", err)

@@ -1,36 +1,18 @@
 package embedded_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/unibo/webhookd/delivery"
 	"github.com/unibo/webhookd/egress"
 	"github.com/unibo/webhookd/embedded"
+	"github.com/unibo/webhookd/internal/testenv"
 	"github.com/unibo/webhookd/subscriptions"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The receiver answers as the guide asks a partner's endpoint to: the API
 // key and the signature first, then the payload; and prints every body
@@ -41,7 +23,7 @@ func TestReceiverAnswersAsTheGuideRecommends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out testenv.LockedBuffer
 	r, err := embedded.ListenReceiver("127.0.0.1:0", &out, embedded.ReceiverOptions{
 		APIKey: "k-123",
 		Verify: func(h http.Header, body []byte) error { return delivery.VerifySignature(key, h, body, time.Now()) },
@@ -100,7 +82,7 @@ func TestReceiverAnswersAsTheGuideRecommends(t *testing.T) {
 // Without options it accepts any JSON delivery with an event_type: what
 // `make run` prints to.
 func TestReceiverWithoutOptionsAcceptsDeliveries(t *testing.T) {
-	var out lockedBuffer
+	var out testenv.LockedBuffer
 	r, err := embedded.StartReceiver(&out)
 	if err != nil {
 		t.Fatal(err)

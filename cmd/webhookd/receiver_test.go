@@ -1,38 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/unibo/webhookd/delivery"
+	"github.com/unibo/webhookd/internal/testenv"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startReceiverCmd runs `webhookd receiver args...` until the test ends and
 // returns its URL and what it prints.
-func startReceiverCmd(t *testing.T, args ...string) (string, *syncBuffer) {
+func startReceiverCmd(t *testing.T, args ...string) (string, *testenv.LockedBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +22,7 @@ func startReceiverCmd(t *testing.T, args ...string) (string, *syncBuffer) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	var out, errOut syncBuffer
+	var out, errOut testenv.LockedBuffer
 	root := newRootCmd(&out, &errOut)
 	root.SetArgs(append([]string{"receiver", "--addr", addr}, args...))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -131,7 +131,7 @@ type Process struct {
 	// OpsAddr is where its /healthz and /readyz answer.
 	OpsAddr string
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *LockedBuffer
 	exited  chan struct{}
 	waitErr error
 }
@@ -148,7 +148,7 @@ func StartBinary(t testing.TB, bin string, env []string) *Process {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 
-	p := &Process{OpsAddr: addr, out: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &Process{OpsAddr: addr, out: &LockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(env[:len(env):len(env)], config.EnvName("ops.addr")+"="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -265,19 +265,20 @@ func Tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
+// LockedBuffer collects what a process or goroutine writes while the test
+// reads it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
