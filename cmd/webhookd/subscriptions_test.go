@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,14 +23,63 @@ import (
 
 const subsTestKey = "sk_live_0123456789abcdef"
 
-// subsEnv points the CLI at a fresh miniredis and returns a store on it.
-func subsEnv(t *testing.T) (*miniredis.Miniredis, *subscriptions.Store) {
+// subsRedis is the Redis a CLI test's commands write to: the real one at
+// WEBHOOKD_TEST_REDIS_ADDR under a key prefix of the test's own when that is
+// set (CI), a fresh miniredis otherwise.
+type subsRedis struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// subsEnv points the CLI at an empty table and returns its Redis and a
+// store on it.
+func subsEnv(t *testing.T) (*subsRedis, *subscriptions.Store) {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	t.Setenv("WEBHOOKD_REDIS_ADDR", mr.Addr())
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	return mr, subscriptions.NewStore(rdb, "webhookd:")
+	r := &subsRedis{prefix: "webhookd:"}
+	addr := os.Getenv("WEBHOOKD_TEST_REDIS_ADDR")
+	if addr != "" {
+		r.prefix = fmt.Sprintf("webhookd-test:%s:%s:", t.Name(), subscriptions.NewID())
+	} else {
+		addr = miniredis.RunT(t).Addr()
+	}
+	t.Setenv("WEBHOOKD_REDIS_ADDR", addr)
+	t.Setenv("WEBHOOKD_REDIS_KEY_PREFIX", r.prefix)
+	r.rdb = redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() {
+		r.flush(t)
+		_ = r.rdb.Close()
+	})
+	return r, subscriptions.NewStore(r.rdb, r.prefix)
+}
+
+// keys lists the keys under the test's prefix.
+func (r *subsRedis) keys(t *testing.T) []string {
+	t.Helper()
+	keys, err := r.rdb.Keys(context.Background(), r.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// flush deletes every key under the test's prefix, as a lost Redis would.
+func (r *subsRedis) flush(t *testing.T) {
+	t.Helper()
+	if keys := r.keys(t); len(keys) > 0 {
+		if err := r.rdb.Del(context.Background(), keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// get reads the key named by the part after the prefix ("" when missing).
+func (r *subsRedis) get(t *testing.T, key string) string {
+	t.Helper()
+	v, err := r.rdb.Get(context.Background(), r.prefix+key).Result()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // runSubs runs `webhookd subscriptions args...` with stdin.
@@ -129,8 +179,8 @@ func TestSubsAddRejectsBadInput(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
-			if out != "" || len(mr.Keys()) != 0 {
-				t.Errorf("stdout %q, keys %v: bad input must write nothing", out, mr.Keys())
+			if out != "" || len(mr.keys(t)) != 0 {
+				t.Errorf("stdout %q, keys %v: bad input must write nothing", out, mr.keys(t))
 			}
 		})
 	}
@@ -302,7 +352,7 @@ func TestSubsApplyRoundTrip(t *testing.T) {
 	backup := mustRunSubs(t, "list", "-o", "yaml", "--reveal-secrets")
 
 	// Redis is lost: rebuild it from the backup, through stdin.
-	mr.FlushAll()
+	mr.flush(t)
 	out, _, err := runSubs(t, backup, "apply", "-f", "-")
 	if err != nil || out != "added 2, updated 0, deleted 0, unchanged 0\n" {
 		t.Fatalf("apply backup: %q, %v", out, err)
@@ -402,7 +452,7 @@ func TestSubsApplyDeletesOnlyWithPrune(t *testing.T) {
 	if err := os.WriteFile(path, []byte(sample), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	version := func() string { v, _ := mr.Get("webhookd:subscriptions:version"); return v }
+	version := func() string { return mr.get(t, "subscriptions:version") }
 	before := version()
 
 	out, _, err := runSubs(t, "", "apply", "-f", path)
@@ -507,8 +557,8 @@ func TestSubsApplyNamesTheLineOfAnEntryTheEgressPolicyRefuses(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: error %v\nwant %s", strings.Join(args, " "), err, want)
 		}
-		if out != "" || len(mr.Keys()) != 0 {
-			t.Errorf("%s: stdout %q, keys %v", strings.Join(args, " "), out, mr.Keys())
+		if out != "" || len(mr.keys(t)) != 0 {
+			t.Errorf("%s: stdout %q, keys %v", strings.Join(args, " "), out, mr.keys(t))
 		}
 	}
 }
