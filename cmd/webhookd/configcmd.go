@@ -25,10 +25,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 			for _, k := range config.SortedKeys(m) {
 				fmt.Fprintf(g.stdout, "%s = %v\n", k, m[k])
 			}
-			for _, u := range config.UnknownEnv(os.Environ()) {
-				fmt.Fprintf(g.stderr, "warning: %v\n", u)
-			}
-			return nil
+			return nil // g.load warned of unknown variables
 		},
 	}, newConfigReferenceCmd(g), newConfigValidateCmd(g))
 	return cmd
