@@ -78,8 +78,12 @@ func walkFile(path, prefix string, m map[string]any, out map[string]any) []error
 		case isSection(key):
 			sub, ok := val.(map[string]any)
 			if !ok {
+				got := describe(val)
+				if sectionHasSecret(key) {
+					got = describeSecret(val) // the value may be a secret one level too high
+				}
 				errs = append(errs, &UnknownKeyError{Key: key, File: path,
-					Problem: fmt.Sprintf("a section (%s), not a value, got %s", sectionExample(key), describe(val))})
+					Problem: fmt.Sprintf("a section (%s), not a value, got %s", sectionExample(key), got)})
 				continue
 			}
 			errs = append(errs, walkFile(path, key, sub, out)...)
@@ -358,6 +362,16 @@ func option(key string) (Option, bool) {
 func isSection(key string) bool {
 	for _, o := range Options {
 		if strings.HasPrefix(o.Key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// sectionHasSecret reports whether a secret option lies under the section.
+func sectionHasSecret(key string) bool {
+	for _, o := range Options {
+		if o.Secret && strings.HasPrefix(o.Key, key+".") {
 			return true
 		}
 	}

@@ -146,7 +146,13 @@ subscriptions:
 
 // A secret that cannot be decoded is not shown in the error.
 func TestUndecodableSecretIsNotQuoted(t *testing.T) {
-	_, err := Load(writeFile(t, "redis: {password: 0777}\nadmin: {token: 98765432109876543210}\n"))
+	// A password one level too high (kafka.sasl holds kafka.sasl.password)
+	// is named by its kind only.
+	_, err := Load(writeFile(t, "kafka: {sasl: hunter2secret}\n"))
+	if err == nil || strings.Contains(err.Error(), "hunter2secret") || !strings.Contains(err.Error(), "kafka.sasl: a section") {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Load(writeFile(t, "redis: {password: 0777}\nadmin: {token: 98765432109876543210}\n"))
 	if err == nil {
 		t.Fatal("accepted")
 	}
