@@ -120,15 +120,15 @@ func (r ApplyResult) String() string {
 	switch {
 	case r.Refused != nil:
 		return fmt.Sprintf("dry run, nothing written: the apply would be refused and write nothing, as it would delete %s (%s) "+
-			"without being allowed to; allowed to, it would have %s", many(len(r.Refused.IDs)), strings.Join(r.Refused.IDs, ", "), r.Counts())
+			"without being allowed to; allowed to, it would have %s", Many(len(r.Refused.IDs)), strings.Join(r.Refused.IDs, ", "), r.Counts())
 	case r.DryRun:
 		return "dry run, nothing written: would have " + r.Counts()
 	}
 	return r.Counts()
 }
 
-// many words a number of subscriptions: "1 subscription", "2 subscriptions".
-func many(n int) string {
+// Many words a number of subscriptions: "1 subscription", "2 subscriptions".
+func Many(n int) string {
 	if n == 1 {
 		return "1 subscription"
 	}
@@ -178,7 +178,7 @@ func (e *DeleteRefusedError) Error() string {
 	if e.Unconfirmed {
 		return fmt.Sprintf("the table changed since the plan was confirmed: the apply would also delete %s; nothing written", strings.Join(e.IDs, ", "))
 	}
-	return fmt.Sprintf("the apply would delete %s absent from the desired list (%s); nothing written", many(len(e.IDs)), strings.Join(e.IDs, ", "))
+	return fmt.Sprintf("the apply would delete %s absent from the desired list (%s); nothing written", Many(len(e.IDs)), strings.Join(e.IDs, ", "))
 }
 
 // ApplyOptions are how an apply may change the table.

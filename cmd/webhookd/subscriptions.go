@@ -442,7 +442,7 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 					if err != nil {
 						return located(err)
 					}
-					fmt.Fprintf(stdout, "%s: %s; plan:\n", name, subsCount(len(desired)))
+					fmt.Fprintf(stdout, "%s: %s; plan:\n", name, subscriptions.Many(len(desired)))
 					printChanges(stdout, res)
 					if res.Refused != nil {
 						// What --prune would do, then why this apply would not.
@@ -470,7 +470,7 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 					return located(err)
 				}
 				// Progress on stderr, the summary alone on stdout.
-				fmt.Fprintf(progress, "%s: %s, applied in one transaction:\n", name, subsCount(len(desired)))
+				fmt.Fprintf(progress, "%s: %s, applied in one transaction:\n", name, subscriptions.Many(len(desired)))
 				printChanges(progress, res)
 				_, err = fmt.Fprintln(stdout, res)
 				return err
@@ -484,14 +484,6 @@ func newSubsApplyCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// subsCount words a number of subscriptions: "1 subscription", "2 subscriptions".
-func subsCount(n int) string {
-	if n == 1 {
-		return "1 subscription"
-	}
-	return fmt.Sprintf("%d subscriptions", n)
-}
-
 // refusal says which deletions refused an apply and how to go ahead.
 func refusal(ids []string) string {
 	them := "them"
@@ -499,7 +491,7 @@ func refusal(ids []string) string {
 		them = "it"
 	}
 	return fmt.Sprintf("it would delete %s absent from the file (%s). Re-run with --prune to delete %s, or add %s to the file",
-		subsCount(len(ids)), strings.Join(ids, ", "), them, them)
+		subscriptions.Many(len(ids)), strings.Join(ids, ", "), them, them)
 }
 
 // printChanges writes one line per change of an apply.
@@ -531,7 +523,7 @@ func confirmDeletes(in io.Reader, out io.Writer, name string, ids []string) bool
 	if len(ids) == 1 {
 		verb = "is"
 	}
-	fmt.Fprintf(out, "%s in Redis %s not in %s and would be deleted:\n", subsCount(len(ids)), verb, name)
+	fmt.Fprintf(out, "%s in Redis %s not in %s and would be deleted:\n", subscriptions.Many(len(ids)), verb, name)
 	for _, id := range ids {
 		fmt.Fprintf(out, "  %s\n", id)
 	}
@@ -596,7 +588,7 @@ func newSubsReencryptCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %s\n", subsCount(n))
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %s\n", subscriptions.Many(n))
 				return err
 			})
 		},
