@@ -6,7 +6,12 @@ const express = require("express");
 
 require(path.resolve(process.argv[2]));
 const handlers = express.routes["/webhooks/prizes"];
-const handler = handlers[handlers.length - 1];
+
+// run calls the route's middlewares and handler in order, each going on
+// only when the previous one calls next().
+function run(req, res, i = 0) {
+  if (i < handlers.length) handlers[i](req, res, () => run(req, res, i + 1));
+}
 
 let input = "";
 process.stdin.on("data", (d) => (input += d));
@@ -24,7 +29,7 @@ process.stdin.on("end", () => {
         return this;
       },
     };
-    handler({ headers, body: Buffer.from(r.body_b64, "base64") }, res);
+    run({ headers, body: Buffer.from(r.body_b64, "base64") }, res);
     console.log(`status ${status}`);
   }
 });
