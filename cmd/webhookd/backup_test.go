@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/unibo/webhookd/delivery"
 	"github.com/unibo/webhookd/internal/testenv"
 	"github.com/unibo/webhookd/subscriptions"
 )
@@ -124,14 +123,5 @@ func verifySignature(secret string, h http.Header, body []byte) error {
 	if err != nil {
 		return err
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(h.Get("webhook-id") + "." + h.Get("webhook-timestamp") + "."))
-	mac.Write(body)
-	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
-		if hmac.Equal([]byte(sig), []byte(want)) {
-			return nil
-		}
-	}
-	return errors.New("no matching signature")
+	return delivery.VerifySignature(key, h, body, time.Now())
 }
