@@ -59,11 +59,12 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		func() float64 { return float64(w.consumer.InFlight() + w.retries.InFlight()) },
 		func() (int, time.Time) { st := w.table.Status(); return st.Size, st.LoadedAt })
 	w.sender = delivery.NewSender(cfg.Delivery, log.Named("delivery"), m)
-	w.fanout = delivery.NewFanout(w.table, w.sender, w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
+	settler := delivery.NewSettler(w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
+	w.fanout = delivery.NewFanout(w.table, w.sender, settler, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
 		consumer.NewEventHandler(w.fanout, w.sink, cfg.Consumer.MaxMessageBytes), m, log.Named("consumer"))
 	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", []string{cfg.Delivery.Retry.Topic},
-		delivery.NewRetrier(w.fanout, w.table, w.sink), m, log.Named("retry"))
+		consumer.NewRetryHandler(delivery.NewRedeliverer(w.table, w.sender, settler), w.sink), m, log.Named("retry"))
 	if cfg.Admin.Addr != "" {
 		var err error
 		if w.admin, err = newAdmin(cfg, store, log.Named("admin")); err != nil {

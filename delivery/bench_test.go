@@ -89,7 +89,7 @@ func BenchmarkSendLoopback(b *testing.B) {
 
 type nopRecorder struct{}
 
-func (nopRecorder) Delivery(string, string, int, time.Duration, time.Time) {}
+func (nopRecorder) Delivery(string, Outcome, int, time.Duration, time.Time) {}
 
 type fixedMatch struct{ subs []*subscriptions.Subscription }
 
@@ -106,7 +106,7 @@ func BenchmarkFanoutDeliver(b *testing.B) {
 		{ID: "sub-a", TenantID: "t1", URL: "http://a.example/hook", Enabled: true},
 		{ID: "sub-b", TenantID: "t1", URL: "http://b.example/hook", Enabled: true},
 	}}
-	f := NewFanout(m, okPoster{}, nil, nil, NewPolicy(config.Defaults().Delivery), nopRecorder{}, zap.NewNop())
+	f := NewFanout(m, okPoster{}, NewSettler(nil, nil, NewPolicy(config.Defaults().Delivery), nopRecorder{}, zap.NewNop()), zap.NewNop())
 	defer f.Close()
 	ev, err := event.Decode([]byte(event.Examples[1].Domain))
 	if err != nil {

@@ -33,7 +33,7 @@ func TestFanoutDeliversEachSubscriptionOnce(t *testing.T) {
 		subs = append(subs, &subscriptions.Subscription{ID: fmt.Sprint("sub-", i), TenantID: "t1", URL: "http://a.example/hook", Enabled: true})
 	}
 	post := &countingPoster{got: map[string]int{}}
-	f := NewFanout(fixedMatch{subs: subs}, post, nil, nil, NewPolicy(config.Defaults().Delivery), nopRecorder{}, zap.NewNop())
+	f := NewFanout(fixedMatch{subs: subs}, post, NewSettler(nil, nil, NewPolicy(config.Defaults().Delivery), nopRecorder{}, zap.NewNop()), zap.NewNop())
 	defer f.Close()
 	base, err := event.Decode([]byte(`{"tenant_id":"t1","event_type":"PLAYER_OPTED_IN","player_id":"p","campaign_id":"c"}`))
 	if err != nil {

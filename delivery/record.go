@@ -30,7 +30,7 @@ type Record struct {
 	// failure the policy does not retry), retries_exhausted, endpoint_gone,
 	// subscription_unavailable, address_blocked (refused by the egress
 	// policy).
-	Reason       string    `json:"reason,omitempty"`
+	Reason       Reason    `json:"reason,omitempty"`
 	Source       Source    `json:"source"`
 	FirstAttempt time.Time `json:"first_attempt_at"`
 	LastAttempt  time.Time `json:"last_attempt_at"`
@@ -44,15 +44,6 @@ type Source struct {
 	Offset    int64  `json:"offset"`
 	Key       string `json:"key,omitempty"`
 }
-
-// Dead-letter reasons.
-const (
-	ReasonNotRetryable   = "not_retried"
-	ReasonExhausted      = "retries_exhausted"
-	ReasonGone           = "endpoint_gone"
-	ReasonNoSubscription = "subscription_unavailable"
-	ReasonBlocked        = "address_blocked"
-)
 
 func newRecord(ev event.Event, subID string) Record {
 	return Record{

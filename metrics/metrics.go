@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/unibo/webhookd/delivery"
 )
 
 // Metrics holds the collectors, registered on a registry of their own.
@@ -45,16 +47,13 @@ type topicPartition struct {
 // through the vectors.
 var eventTypes = [...]string{"PRIZE_PAYOUT_CREATED", "PRIZE_PAYOUT_SUCCEEDED", "PRIZE_PAYOUT_FAILED", "PLAYER_OPTED_IN", "PLAYER_OPTED_OUT"}
 
-// outcomes are Delivery's outcomes, in the order of deliveryChildren.counts.
-var outcomes = [...]string{"success", "failure", "blocked", "retried", "dead_lettered"}
-
 // statusClasses are statusClass's values for statuses 0-599, by status/100.
 var statusClasses = [...]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // deliveryChildren are one event type's cached children.
 type deliveryChildren struct {
 	duration, endToEnd atomic.Pointer[prometheus.Observer]
-	counts             [len(outcomes)][len(statusClasses)]atomic.Pointer[prometheus.Counter]
+	counts             [delivery.NumOutcomes][len(statusClasses)]atomic.Pointer[prometheus.Counter]
 }
 
 // TableStatus is what the subscription table reports about itself.
@@ -123,33 +122,33 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Delivery records one delivery outcome.
-func (m *Metrics) Delivery(eventType, outcome string, status int, d time.Duration, eventTime time.Time) {
-	t, o, c := index(eventTypes[:], eventType), index(outcomes[:], outcome), classIndex(status)
-	if t < 0 || o < 0 || c < 0 {
-		m.deliveryUncached(eventType, outcome, status, d, eventTime)
+func (m *Metrics) Delivery(eventType string, o delivery.Outcome, status int, d time.Duration, eventTime time.Time) {
+	t, c := index(eventTypes[:], eventType), classIndex(status)
+	if t < 0 || c < 0 || o < 0 || o >= delivery.NumOutcomes {
+		m.deliveryUncached(eventType, o, status, d, eventTime)
 		return
 	}
 	ch := &m.children[t]
 	cached(&ch.counts[o][c], func() prometheus.Counter {
-		return m.deliveries.WithLabelValues(eventType, outcome, statusClasses[c])
+		return m.deliveries.WithLabelValues(eventType, o.String(), statusClasses[c])
 	}).Inc()
-	if o > 1 {
-		return // not an attempt (blocked, retried, dead_lettered): no duration to speak of
+	if !o.Attempted() {
+		return // blocked, retried, dead_lettered: no request, no duration to speak of
 	}
 	cached(&ch.duration, func() prometheus.Observer { return m.duration.WithLabelValues(eventType) }).Observe(d.Seconds())
-	if o == 0 && !eventTime.IsZero() {
+	if o == delivery.Succeeded && !eventTime.IsZero() {
 		cached(&ch.endToEnd, func() prometheus.Observer { return m.endToEnd.WithLabelValues(eventType) }).Observe(time.Since(eventTime).Seconds())
 	}
 }
 
 // deliveryUncached is Delivery for label values outside the cache.
-func (m *Metrics) deliveryUncached(eventType, outcome string, status int, d time.Duration, eventTime time.Time) {
-	m.deliveries.WithLabelValues(eventType, outcome, statusClass(status)).Inc()
-	if outcome != "success" && outcome != "failure" {
-		return // not an attempt: no duration to speak of
+func (m *Metrics) deliveryUncached(eventType string, o delivery.Outcome, status int, d time.Duration, eventTime time.Time) {
+	m.deliveries.WithLabelValues(eventType, o.String(), statusClass(status)).Inc()
+	if !o.Attempted() {
+		return
 	}
 	m.duration.WithLabelValues(eventType).Observe(d.Seconds())
-	if outcome == "success" && !eventTime.IsZero() {
+	if o == delivery.Succeeded && !eventTime.IsZero() {
 		m.endToEnd.WithLabelValues(eventType).Observe(time.Since(eventTime).Seconds())
 	}
 }

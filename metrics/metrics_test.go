@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/unibo/webhookd/delivery"
 )
 
 // BenchmarkDelivery is the metrics work of one successful delivery.
@@ -12,7 +14,7 @@ func BenchmarkDelivery(b *testing.B) {
 	at := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		m.Delivery("PRIZE_PAYOUT_SUCCEEDED", "success", 200, 3*time.Millisecond, at)
+		m.Delivery("PRIZE_PAYOUT_SUCCEEDED", delivery.Succeeded, 200, 3*time.Millisecond, at)
 	}
 }
 
@@ -64,12 +66,12 @@ func TestLagReleasedAndRecordedAgain(t *testing.T) {
 func TestDeliveryCountsPerLabels(t *testing.T) {
 	m := New(func() float64 { return 0 }, func() (int, time.Time) { return 0, time.Time{} })
 	for range 3 {
-		m.Delivery("PLAYER_OPTED_IN", "success", 204, time.Millisecond, time.Now())
+		m.Delivery("PLAYER_OPTED_IN", delivery.Succeeded, 204, time.Millisecond, time.Now())
 	}
-	m.Delivery("PLAYER_OPTED_IN", "failure", 503, time.Millisecond, time.Time{})
-	m.Delivery("PLAYER_OPTED_IN", "blocked", 0, 0, time.Time{})
-	m.Delivery("PLAYER_OPTED_IN", "failure", 799, time.Millisecond, time.Time{})
-	m.Delivery("SOMETHING_ELSE", "success", 200, time.Millisecond, time.Now())
+	m.Delivery("PLAYER_OPTED_IN", delivery.Failed, 503, time.Millisecond, time.Time{})
+	m.Delivery("PLAYER_OPTED_IN", delivery.Blocked, 0, 0, time.Time{})
+	m.Delivery("PLAYER_OPTED_IN", delivery.Failed, 799, time.Millisecond, time.Time{})
+	m.Delivery("SOMETHING_ELSE", delivery.Succeeded, 200, time.Millisecond, time.Now())
 
 	families, err := m.reg.Gather()
 	if err != nil {

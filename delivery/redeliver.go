@@ -1,0 +1,45 @@
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/unibo/webhookd/subscriptions"
+)
+
+// SubscriptionGetter finds a subscription as it is now.
+type SubscriptionGetter interface {
+	Get(id string) (*subscriptions.Subscription, bool)
+}
+
+var _ SubscriptionGetter = (*subscriptions.Table)(nil)
+
+// Redeliverer delivers a record read back from Kafka (a retry) to its
+// subscription's current endpoint and API key, with the same webhook id,
+// and settles the result like a first attempt's.
+type Redeliverer struct {
+	subs    SubscriptionGetter
+	post    Poster
+	settler *Settler
+	now     func() time.Time
+}
+
+// NewRedeliverer builds the redelivery path on the source's poster and
+// settler.
+func NewRedeliverer(subs SubscriptionGetter, p Poster, s *Settler) *Redeliverer {
+	return &Redeliverer{subs: subs, post: p, settler: s, now: time.Now}
+}
+
+// Redeliver attempts rec once and settles the result. A record whose
+// subscription was deleted or disabled meanwhile is dead-lettered without
+// an attempt. It reports whether the record is settled; it is not when ctx
+// ended first.
+func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
+	sub, ok := r.subs.Get(rec.SubscriptionID)
+	d := Delivery{Record: rec, Sub: sub}
+	if !ok || !sub.Enabled {
+		return r.settler.Unavailable(ctx, &d)
+	}
+	res := r.post.Send(ctx, EndpointOf(sub, rec.WebhookID, r.now()), rec.Body)
+	return r.settler.Settle(ctx, &d, res)
+}
