@@ -63,8 +63,8 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 	w.fanout = delivery.NewFanout(w.table, w.sender, settler, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
 		consumer.NewEventHandler(w.fanout, w.sink, cfg.Consumer.MaxMessageBytes), m, log.Named("consumer"))
-	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", []string{cfg.Delivery.Retry.Topic},
-		consumer.NewRetryHandler(delivery.NewRedeliverer(w.table, w.sender, settler), w.sink), m, log.Named("retry"))
+	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", delivery.RetryTopics(cfg.Delivery.Retry.Topic),
+		consumer.NewRetryHandler(cfg.Delivery.Retry.Topic, delivery.NewRedeliverer(w.table, w.sender, settler), w.sink, w.sink), m, log.Named("retry"))
 	if cfg.Admin.Addr != "" {
 		var err error
 		if w.admin, err = newAdmin(cfg, store, log.Named("admin")); err != nil {
@@ -149,7 +149,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 		if w.cfg.Kafka.CreateTopics {
-			topics := append(slices.Clone(w.cfg.Kafka.Topics), w.cfg.Delivery.Retry.Topic, w.cfg.Delivery.DLQ.Topic, w.cfg.Consumer.InvalidTopic)
+			topics := append(slices.Clone(w.cfg.Kafka.Topics), w.cfg.Delivery.DLQ.Topic, w.cfg.Consumer.InvalidTopic)
+			topics = append(topics, delivery.RetryTopics(w.cfg.Delivery.Retry.Topic)...)
 			if err := consumer.AwaitTopics(gctx, w.cfg.Kafka, topics, w.log.Named("consumer")); err != nil {
 				if gctx.Err() != nil {
 					return nil // stopped before Kafka was reachable

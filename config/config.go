@@ -319,7 +319,7 @@ var Options = []Option{
 	{"delivery.retry.max_backoff", 5 * time.Minute, "longest backoff between attempts", public},
 	{"delivery.retry.retry_after_max", time.Hour, "cap on a partner's Retry-After (honoured on 429 and 503: it may lengthen a backoff, never shorten it)", public},
 	{"delivery.retry.on", []string{"transport", "timeout", "circuit", "408", "429", "5xx"}, "which failures are retried (when max_attempts > 1): transport, timeout, circuit (skipped by an open circuit; waits for its cool-down, and counts as an attempt), 5xx, 4xx or exact statuses", public},
-	{"delivery.retry.topic", "webhookd.retry", "topic holding deliveries waiting for their next attempt, so retries never block a partition", public},
+	{"delivery.retry.topic", "webhookd.retry", "topic holding deliveries waiting for their next attempt, so retries never block a partition; the records wait in its delay tiers <topic>.1s, .5s, .30s, .2m, .10m and .1h (created with it), so one due later never holds one due sooner", public},
 	{"delivery.dlq.topic", "webhookd.dlq", "dead-letter topic: deliveries that failed for good, with body, subscription, attempts, last status and error; `webhookd replay` redelivers them", public},
 	{"ops.addr", ":8081", "listen address of /healthz and /readyz", public},
 	{"ops.pprof", false, "serve Go's /debug/pprof on the ops port (for profiling; keep the port private)", public},

@@ -29,6 +29,15 @@ type Handler interface {
 	Handle(ctx context.Context, m *kafka.Message) error
 }
 
+// Gated is a Handler whose messages may only be read from a given time on
+// (the retry topic's delay tiers). The partition's fetch loop waits for the
+// gate of each message before handing it over; no lane or slot is held
+// meanwhile, and since gates grow with the offset nothing behind the
+// message could be read earlier. A zero time means at once.
+type Gated interface {
+	Due(m *kafka.Message) time.Time
+}
+
 // Recorder counts consumed messages and tracks each owned partition's lag
 // (Prometheus in production).
 type Recorder interface {

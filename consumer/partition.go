@@ -68,29 +68,37 @@ func (p *partitionConsumer) run(ctx context.Context) {
 	slots := make(chan struct{}, opts.MaxInFlight)
 	// Lanes carry pointers: a lane's buffer is sized for the whole window
 	// so dispatch never blocks on one busy key, and that must stay small.
+	// A lane's goroutine starts with its first message: a pod owns many
+	// partitions (the retry tiers alone are seven topics), most of them
+	// idle, and each would otherwise hold key_concurrency goroutines.
 	lanes := make([]chan *kafka.Message, opts.KeyConcurrency)
 	var wg sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan *kafka.Message, opts.MaxInFlight)
-		wg.Add(1)
-		go func(lane <-chan *kafka.Message) {
-			defer wg.Done()
-			// A context per lane keeps each request's cancel registration
-			// off the partition-wide context's lock.
-			laneCtx, cancelLane := context.WithCancel(work)
-			defer cancelLane()
-			for m := range lane {
-				// Only a message whose handling really ended is finished; one
-				// abandoned at the shutdown deadline, or given up at a revoke,
-				// stays uncommitted and is handled again by the next owner.
-				if p.c.handle(laneCtx, m, p.log) {
-					tracker.finish(m.Offset)
-				}
-				<-slots
-				<-p.c.total
+	runLane := func(lane <-chan *kafka.Message) {
+		defer wg.Done()
+		// A context per lane keeps each request's cancel registration
+		// off the partition-wide context's lock.
+		laneCtx, cancelLane := context.WithCancel(work)
+		defer cancelLane()
+		for m := range lane {
+			// Only a message whose handling really ended is finished; one
+			// abandoned at the shutdown deadline, or given up at a revoke,
+			// stays uncommitted and is handled again by the next owner.
+			if p.c.handle(laneCtx, m, p.log) {
+				tracker.finish(m.Offset)
 			}
-		}(lanes[i])
+			<-slots
+			<-p.c.total
+		}
 	}
+	lane := func(i int) chan<- *kafka.Message {
+		if lanes[i] == nil {
+			lanes[i] = make(chan *kafka.Message, opts.MaxInFlight)
+			wg.Add(1)
+			go runLane(lanes[i])
+		}
+		return lanes[i]
+	}
+	gated, _ := p.c.handler.(Gated)
 
 	p.log.Debug("partition assigned", zap.Int64("offset", p.offset))
 	var rr uint32
@@ -107,6 +115,9 @@ func (p *partitionConsumer) run(ctx context.Context) {
 			}
 			continue
 		}
+		if gated != nil && !awaitGate(ctx, gated.Due(&m)) {
+			break // not started: the next owner reads it again
+		}
 		// Backpressure: wait for room in this partition's window and in the
 		// pod's; fetching stops meanwhile, so memory stays bounded.
 		if !acquire(ctx, slots) {
@@ -119,13 +130,15 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		tracker.start(m.Offset)
 		seed.fetched()
 		p.c.rec.Lag(p.topic, p.partition, max(m.HighWaterMark-m.Offset-1, 0))
-		lanes[laneOf(p.c.laneSeed, m.Key, &rr, len(lanes))] <- &m
+		lane(laneOf(p.c.laneSeed, m.Key, &rr, len(lanes))) <- &m
 	}
 
 	// The generation is over: stop fetching, let in-flight deliveries finish
 	// within the shutdown timeout, then commit what is finished.
 	for _, l := range lanes {
-		close(l)
+		if l != nil {
+			close(l)
+		}
 	}
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
@@ -207,6 +220,23 @@ func laneOf(seed maphash.Seed, key []byte, rr *uint32, n int) int {
 		return int(*rr % uint32(n))
 	}
 	return int(maphash.Bytes(seed, key) % uint64(n))
+}
+
+// awaitGate waits until due (at once when it is zero or past); false when
+// ctx ended first.
+func awaitGate(ctx context.Context, due time.Time) bool {
+	wait := time.Until(due)
+	if due.IsZero() || wait <= 0 {
+		return true
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // acquire takes a slot of sem, or gives up when ctx ends.

@@ -15,23 +15,49 @@ type Redeliverer interface {
 	Redeliver(ctx context.Context, rec delivery.Record) bool
 }
 
-// RetryHandler handles the retry topic: it waits until a record is due,
-// then hands it to a Redeliverer. Records that cannot be decoded go to the
-// invalid sink. It runs under a consumer of its own, with the same ordering
-// and commit discipline as the source topics.
+// Hopper writes a record not yet due back to Kafka, to the delay tier of
+// what remains of its wait, and returns once the write is acknowledged.
+type Hopper interface {
+	Retry(ctx context.Context, rec delivery.Record) error
+}
+
+// RetryHandler handles the retry topic and its delay tiers
+// (delivery.RetryTopics): the consumer reads a tier's record only at its
+// gate (Due), then the handler hands a due record to a Redeliverer and
+// writes one still early to the tier of what remains. Nothing waits in a
+// lane, so a record an hour away never holds one due now. Records that
+// cannot be decoded go to the invalid sink. It runs under a consumer of its
+// own, with the same ordering and commit discipline as the source topics.
 type RetryHandler struct {
 	redeliver Redeliverer
+	hop       Hopper
 	invalid   InvalidSink
+	base      string // delivery.retry.topic
+	now       func() time.Time
 }
 
-// NewRetryHandler builds the retry-topic handler.
-func NewRetryHandler(r Redeliverer, invalid InvalidSink) *RetryHandler {
-	return &RetryHandler{redeliver: r, invalid: invalid}
+// NewRetryHandler builds the handler of the retry topic base and its
+// tiers.
+func NewRetryHandler(base string, r Redeliverer, hop Hopper, invalid InvalidSink) *RetryHandler {
+	return &RetryHandler{redeliver: r, hop: hop, invalid: invalid, base: base, now: time.Now}
 }
 
-var _ Handler = (*RetryHandler)(nil)
+var (
+	_ Handler = (*RetryHandler)(nil)
+	_ Gated   = (*RetryHandler)(nil)
+)
 
-// Handle redelivers one retry record when it is due.
+// Due is when a message of a delay tier may be read: its append time plus
+// the tier's delay. Messages of the retry topic itself are read at once.
+func (h *RetryHandler) Due(m *kafka.Message) time.Time {
+	d := delivery.TierDelay(h.base, m.Topic)
+	if d == 0 {
+		return time.Time{}
+	}
+	return m.Time.Add(d)
+}
+
+// Handle redelivers one record that is due, or moves one still early on.
 func (h *RetryHandler) Handle(ctx context.Context, m *kafka.Message) error {
 	rec, err := delivery.DecodeRecord(m.Value)
 	if err != nil {
@@ -40,16 +66,11 @@ func (h *RetryHandler) Handle(ctx context.Context, m *kafka.Message) error {
 		}
 		return err
 	}
-	if wait := time.Until(rec.NotBefore); wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case <-Stopping(ctx):
-			return ErrUnfinished // not due before the partition moves on: its next owner waits
-		case <-ctx.Done():
-			return ErrUnfinished
+	if rec.NotBefore.After(h.now()) {
+		if err := h.hop.Retry(ctx, rec); err != nil {
+			return ErrUnfinished // not moved on: the next owner reads it again
 		}
+		return nil
 	}
 	if !h.redeliver.Redeliver(ctx, rec) {
 		return ErrUnfinished

@@ -53,10 +53,11 @@ func NewKafkaSink(cfg config.Config, log *zap.Logger) (*KafkaSink, error) {
 // Close flushes and closes the writer.
 func (s *KafkaSink) Close() error { return s.w.Close() }
 
-// Retry writes a record to the retry topic, keyed like its source event so
-// that a key's retries stay in order.
+// Retry writes a record waiting for its next attempt to the delay tier of
+// the retry topic that fits the wait until its not_before (tiers.go), keyed
+// like its source event.
 func (s *KafkaSink) Retry(ctx context.Context, r Record) error {
-	return s.writeRecord(ctx, s.retryTopic, r.Source.Key, r)
+	return s.writeRecord(ctx, tierTopic(s.retryTopic, time.Until(r.NotBefore)), r.Source.Key, r)
 }
 
 // Invalid writes a message that is not a valid domain event to the invalid

@@ -33,7 +33,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				topics []string
 			}{
 				{cfg.Kafka.GroupID, cfg.Kafka.Topics},
-				{cfg.Kafka.GroupID + ".retry", []string{cfg.Delivery.Retry.Topic}},
+				{cfg.Kafka.GroupID + ".retry", delivery.RetryTopics(cfg.Delivery.Retry.Topic)},
 			} {
 				lags, err := consumer.GroupLag(ctx, cfg.Kafka, grp.name, grp.topics)
 				if err != nil {

@@ -25,6 +25,8 @@ type Receiver struct {
 	reqs []Request
 	// Respond decides the answer; it may sleep to play a slow partner.
 	Respond func(r Request) int
+	// header, when set, decides the answer's headers (Retry-After).
+	header func(r Request) http.Header
 }
 
 // NewReceiver starts a receiver, closed at the end of the test.
@@ -36,11 +38,16 @@ func NewReceiver(t testing.TB) *Receiver {
 		req := Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, At: time.Now()}
 		rc.mu.Lock()
 		rc.reqs = append(rc.reqs, req)
-		respond := rc.Respond
+		respond, header := rc.Respond, rc.header
 		rc.mu.Unlock()
 		status := http.StatusOK
 		if respond != nil {
 			status = respond(req)
+		}
+		if header != nil {
+			for k, v := range header(req) {
+				w.Header()[k] = v
+			}
 		}
 		w.WriteHeader(status)
 	}))
@@ -52,6 +59,14 @@ func NewReceiver(t testing.TB) *Receiver {
 func (rc *Receiver) SetRespond(f func(Request) int) {
 	rc.mu.Lock()
 	rc.Respond = f
+	rc.mu.Unlock()
+}
+
+// SetHeader makes the receiver answer with the headers f returns, such as a
+// Retry-After.
+func (rc *Receiver) SetHeader(f func(Request) http.Header) {
+	rc.mu.Lock()
+	rc.header = f
 	rc.mu.Unlock()
 }
 
