@@ -177,10 +177,17 @@ type Delivery struct {
 	MaxResponseBytes    int64         `mapstructure:"max_response_bytes"`
 	AllowedCIDRs        []string      `mapstructure:"allowed_cidrs"`
 	RequireHTTPS        bool          `mapstructure:"require_https"`
+	Backpressure        string        `mapstructure:"backpressure"`
 	Breaker             Breaker       `mapstructure:"breaker"`
 	Retry               Retry         `mapstructure:"retry"`
 	DLQ                 DLQ           `mapstructure:"dlq"`
 }
+
+// The values of delivery.backpressure.
+const (
+	BackpressureDefer  = "defer"  // 429/503: not accepted yet; delivered later, never dead-lettered for it
+	BackpressureStrict = "strict" // 429/503: a failed attempt, as the guide reads literally
+)
 
 // Retry configures redelivery of failed deliveries (off by default: the
 // guide promises partners no retries).
@@ -310,7 +317,8 @@ var Options = []Option{
 	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused", public},
 	{"delivery.allowed_cidrs", []string{}, "address ranges deliveries may reach despite the egress guard (which refuses loopback, private, link-local/metadata, CGNAT, multicast and IPv6 local ranges at connect time), comma-separated CIDRs; for development, tests and partners on a private link only", public},
 	{"delivery.require_https", false, "refuse plain-http subscription URLs (when written, and at delivery)", public},
-	{"delivery.breaker.failures", 5, "consecutive failures that open an endpoint's circuit: connection errors, timeouts, 5xx, 408 and 429 answers count; a success resets the count; other 4xx answers, and deliveries refused before sending (egress policy), neither count nor reset", public},
+	{"delivery.backpressure", "defer", "what a 429, or a 503 with Retry-After, means: defer (the partner has not accepted the delivery yet: its endpoint pauses for the Retry-After, 1 s without one, and the delivery goes again then with the same webhook-id, never dead-lettered for it unless it is still refused a day later) or strict (the guide's literal reading: a failed attempt, retried or dead-lettered by delivery.retry like any other; the endpoint still pauses)", public},
+	{"delivery.breaker.failures", 5, "consecutive failures that open an endpoint's circuit: connection errors, timeouts, 5xx (but a 503 with Retry-After) and 408 answers count; 429 and 503 with Retry-After ask for a pause and do not; a success resets the count; other 4xx answers, and deliveries refused before sending (egress policy), neither count nor reset", public},
 	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner", public},
 	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout", public},
 	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again", public},
@@ -490,6 +498,9 @@ func (c Config) Validate() error {
 		bad("subscriptions.max_per_tenant", "must not be negative (0 = no limit), got %d", c.Subscriptions.MaxPerTenant)
 	}
 	positive("delivery.timeout", c.Delivery.Timeout)
+	if b := c.Delivery.Backpressure; b != BackpressureDefer && b != BackpressureStrict {
+		bad("delivery.backpressure", "must be defer or strict, got %q", b)
+	}
 	if c.Delivery.EndpointConcurrency < 1 {
 		bad("delivery.endpoint_concurrency", "must be at least 1, got %d", c.Delivery.EndpointConcurrency)
 	}

@@ -23,7 +23,7 @@ func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		p.done(o)
+		p.done(o, 0)
 		return nil
 	}
 
@@ -54,7 +54,7 @@ func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
 	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("a second request got through while probing: %v", err)
 	}
-	probe.done(failed)
+	probe.done(failed, 0)
 	if e.State() != open {
 		t.Fatal("failed probe did not reopen")
 	}
@@ -92,8 +92,8 @@ func TestUnresponsiveEndpointOpensAndAbandonsOutstanding(t *testing.T) {
 	if ctxB.Err() == nil {
 		t.Fatal("a request bound to an abandoned permit was not cancelled")
 	}
-	a.done(failed)
-	b.done(failed)
+	a.done(failed, 0)
+	b.done(failed, 0)
 	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("circuit not open after the stall: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestSlowQuietEndpointIsNotJudgedUnresponsive(t *testing.T) {
 	if p.wasAbandoned() || e.State() != closed {
 		t.Fatalf("one slow request tripped the breaker: state %s", e.State())
 	}
-	p.done(succeeded)
+	p.done(succeeded, 0)
 }
 
 // delivery.breaker.failures' help lists the answers that count towards

@@ -35,6 +35,9 @@ type endpoint struct {
 	active   int        // slots held
 	waiting  waiterList // requests waiting for a slot, oldest first
 	inflight permitList
+	// pausedUntil is when a partner that answered 429, or 503 with
+	// Retry-After, takes requests again; none is sent to it before.
+	pausedUntil time.Time
 	// lastSign is the last sign of life: an answer, or the moment the
 	// endpoint went from idle to busy.
 	lastSign time.Time
@@ -132,6 +135,10 @@ func (l *waiterList) remove(w *waiter) {
 // the circuit finds out).
 func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 	e.mu.Lock()
+	if until := e.pausedUntil; e.now().Before(until) {
+		e.mu.Unlock()
+		return nil, &PausedError{Until: until}
+	}
 	probe, err := e.admitLocked()
 	if err != nil {
 		e.mu.Unlock()
@@ -218,11 +225,18 @@ func (p *permit) wasAbandoned() bool {
 	return p.abandoned
 }
 
-// done records the outcome of an admitted request and frees its slot. It
-// reports whether the request had been abandoned by a stall.
-func (p *permit) done(o outcome) (abandoned bool) {
+// done records the outcome of an admitted request and frees its slot; a
+// pause longer than zero is the partner asking for no requests for that
+// long (a 429, or a 503 with Retry-After). It reports whether the request
+// had been abandoned by a stall.
+func (p *permit) done(o outcome, pause time.Duration) (abandoned bool) {
 	e := p.e
 	e.mu.Lock()
+	if pause > 0 {
+		if until := e.now().Add(pause); until.After(e.pausedUntil) {
+			e.pausedUntil = until
+		}
+	}
 	e.inflight.remove(p)
 	abandoned = p.abandoned
 	if o != timedOut && !abandoned {
@@ -232,6 +246,14 @@ func (p *permit) done(o outcome) (abandoned bool) {
 	e.freeSlotLocked()
 	e.mu.Unlock()
 	return abandoned
+}
+
+// PausedError is a delivery not attempted because its endpoint asked for a
+// pause (429, or 503 with Retry-After) that lasts until Until.
+type PausedError struct{ Until time.Time }
+
+func (e *PausedError) Error() string {
+	return "not sent: the endpoint asked for a pause (429 or 503 with Retry-After) until " + e.Until.UTC().Format(time.RFC3339)
 }
 
 // endpoints holds one endpoint per origin, found by URL without parsing

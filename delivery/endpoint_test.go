@@ -120,7 +120,7 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 		go func() {
 			p, err := e.acquire(ctx)
 			if err == nil {
-				p.done(succeeded)
+				p.done(succeeded, 0)
 			}
 			waited <- err
 		}()
@@ -140,14 +140,14 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 		case <-time.After(time.Second):
 			t.Fatalf("round %d: waiting request not woken by the circuit opening", round)
 		}
-		held.done(failed)
+		held.done(failed, 0)
 		// Cool down, then a successful probe closes the circuit.
 		clk.add(2 * time.Second)
 		probe, err := e.acquire(ctx)
 		if err != nil || !probe.probe {
 			t.Fatalf("round %d: probe %v %v", round, probe, err)
 		}
-		probe.done(succeeded)
+		probe.done(succeeded, 0)
 		if e.State() != closed {
 			t.Fatalf("round %d: state %s after a successful probe", round, e.State())
 		}
@@ -167,7 +167,7 @@ func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
 			defer cancel()
 			if p, err := e.acquire(ctx); err == nil {
 				time.Sleep(50 * time.Microsecond)
-				p.done(succeeded)
+				p.done(succeeded, 0)
 			}
 		}()
 	}
@@ -191,6 +191,6 @@ func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
 	if _, err := e.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("third request with 2 slots: %v", err)
 	}
-	a.done(succeeded)
-	b.done(succeeded)
+	a.done(succeeded, 0)
+	b.done(succeeded, 0)
 }

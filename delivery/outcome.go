@@ -8,8 +8,8 @@ import (
 
 // Outcome is one thing that happened to a delivery (one event to one
 // subscription), as counted in webhookd_deliveries_total{outcome}: an
-// attempt's result (Succeeded, Failed, Blocked), then, for a failure, where
-// the delivery went (Retried, DeadLettered).
+// attempt's result (Succeeded, Failed, Throttled, Blocked), then, for one
+// not delivered, where it went (Retried, Deferred, DeadLettered).
 type Outcome int
 
 // The outcomes, in the order metrics index them.
@@ -19,10 +19,12 @@ const (
 	Blocked                     // not attempted: refused by the egress policy, or the endpoint's circuit is open
 	Retried                     // written to the retry topic for a later attempt
 	DeadLettered                // written to the dead-letter topic: failed for good
+	Throttled                   // attempted; the partner asked for a pause (429, or 503 with Retry-After): not accepted yet
+	Deferred                    // written to the retry topic's tiers to go again once the endpoint takes it, attempts unchanged
 	NumOutcomes                 // how many outcomes there are, for arrays indexed by Outcome
 )
 
-var outcomeNames = [NumOutcomes]string{"success", "failure", "blocked", "retried", "dead_lettered"}
+var outcomeNames = [NumOutcomes]string{"success", "failure", "blocked", "retried", "dead_lettered", "throttled", "deferred"}
 
 // String is the outcome's metric label value.
 func (o Outcome) String() string {
@@ -34,7 +36,7 @@ func (o Outcome) String() string {
 
 // Attempted reports whether the outcome is that of a request sent to the
 // partner, with a duration to speak of.
-func (o Outcome) Attempted() bool { return o == Succeeded || o == Failed }
+func (o Outcome) Attempted() bool { return o == Succeeded || o == Failed || o == Throttled }
 
 // Reason says why a dead letter is dead; it is written in the record.
 type Reason string
@@ -42,7 +44,7 @@ type Reason string
 // Dead-letter reasons.
 const (
 	ReasonNotRetryable   Reason = "not_retried"              // retries off, or a failure the policy does not retry
-	ReasonExhausted      Reason = "retries_exhausted"        // every attempt the policy allows failed
+	ReasonExhausted      Reason = "retries_exhausted"        // every attempt the policy allows failed, or a deferred delivery was still refused after maxDeferral
 	ReasonGone           Reason = "endpoint_gone"            // the partner answered 410 Gone
 	ReasonNoSubscription Reason = "subscription_unavailable" // deleted or disabled before a retry was due
 	ReasonBlocked        Reason = "address_blocked"          // refused by the egress policy
@@ -51,10 +53,10 @@ const (
 // Verdict is what the policy makes of one attempt's result: how the
 // attempt counts, and where the delivery goes next.
 type Verdict struct {
-	Attempt Outcome       // Succeeded, Failed or Blocked
-	Next    Outcome       // Succeeded (nothing more to do), Retried or DeadLettered
+	Attempt Outcome       // Succeeded, Failed, Throttled or Blocked; NumOutcomes when nothing was attempted (paused)
+	Next    Outcome       // Succeeded (nothing more to do), Retried, Deferred or DeadLettered
 	Reason  Reason        // a dead letter's reason
-	Backoff time.Duration // a retry's wait before its next attempt
+	Backoff time.Duration // a retry's or deferral's wait before its next attempt
 	Disable bool          // the partner answered 410 Gone: turn the subscription off
 }
 
@@ -64,6 +66,15 @@ type Verdict struct {
 func (p Policy) Judge(res Result, attempt, subscriptionMax int) Verdict {
 	if res.OK() {
 		return Verdict{Attempt: Succeeded, Next: Succeeded}
+	}
+	var paused *PausedError
+	if errors.As(res.Err, &paused) {
+		// Not an attempt, in either backpressure mode: the endpoint asked
+		// for the pause, and this delivery was never offered to it.
+		return Verdict{Attempt: NumOutcomes, Next: Deferred, Backoff: time.Until(paused.Until)}
+	}
+	if res.Backpressure() && !p.strict {
+		return Verdict{Attempt: Throttled, Next: Deferred, Backoff: p.pause(res)}
 	}
 	v := Verdict{Attempt: Failed, Next: DeadLettered}
 	switch {
@@ -86,4 +97,18 @@ func (p Policy) Judge(res Result, attempt, subscriptionMax int) Verdict {
 		v.Reason = ReasonNotRetryable
 	}
 	return v
+}
+
+// maxDeferral is how long a delivery may keep being deferred by a partner
+// that asks for pauses before it is dead-lettered (retries_exhausted): a
+// partner refusing everything for a day is down, whatever it answers.
+const maxDeferral = 24 * time.Hour
+
+// pause is the wait a 429 or 503 asks for: its Retry-After, capped at
+// retry_after_max, or 1 s without one.
+func (p Policy) pause(res Result) time.Duration {
+	if res.RetryAfter <= 0 {
+		return time.Second
+	}
+	return min(res.RetryAfter, p.retryAfterMax)
 }

@@ -17,6 +17,7 @@ type Policy struct {
 	maxBackoff    time.Duration
 	retryAfterMax time.Duration
 	cooldown      time.Duration // the breaker's: a circuit-open retry waits at least this
+	strict        bool          // delivery.backpressure strict: a 429/503 is a failed attempt
 	transport     bool
 	timeout       bool
 	circuit       bool
@@ -34,6 +35,7 @@ func NewPolicy(d config.Delivery) Policy {
 		maxBackoff:    cfg.MaxBackoff,
 		retryAfterMax: cfg.RetryAfterMax,
 		cooldown:      d.Breaker.Cooldown,
+		strict:        d.Backpressure == config.BackpressureStrict,
 		statuses:      map[int]bool{},
 	}
 	for _, on := range cfg.On {

@@ -26,6 +26,11 @@ type Record struct {
 	LastError  string `json:"last_error,omitempty"`
 	// NotBefore is when a retry record's next attempt is due.
 	NotBefore time.Time `json:"not_before,omitzero"`
+	// Deferrals counts the times the delivery was put off because its
+	// endpoint asked for a pause (429, or 503 with Retry-After); they are not
+	// attempts. FirstDeferredAt is the first of them.
+	Deferrals       int       `json:"deferrals,omitempty"`
+	FirstDeferredAt time.Time `json:"first_deferred_at,omitzero"`
 	// Reason says why a dead letter is dead: not_retried (retries off, or a
 	// failure the policy does not retry), retries_exhausted, endpoint_gone,
 	// subscription_unavailable, address_blocked (refused by the egress

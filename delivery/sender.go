@@ -115,7 +115,9 @@ type Sender struct {
 	requireHTTPS bool
 	timeout      time.Duration
 	maxResp      int64
-	endpoints    *endpoints
+	// retryAfterMax caps the pause a partner's Retry-After asks for.
+	retryAfterMax time.Duration
+	endpoints     *endpoints
 }
 
 // CircuitRecorder is told when an endpoint's circuit opens or closes.
@@ -143,10 +145,11 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		DisableCompression: true,
 	}
 	return &Sender{
-		transport:    transport,
-		requireHTTPS: guard.RequiresHTTPS(),
-		timeout:      cfg.Timeout,
-		maxResp:      cfg.MaxResponseBytes,
+		transport:     transport,
+		requireHTTPS:  guard.RequiresHTTPS(),
+		timeout:       cfg.Timeout,
+		maxResp:       cfg.MaxResponseBytes,
+		retryAfterMax: cfg.Retry.RetryAfterMax,
 		endpoints: newEndpoints(cfg.EndpointConcurrency, cfg.Breaker, func(origin string, to circuitState, reason string) {
 			log.Warn("endpoint circuit "+to.String(), zap.String("endpoint", origin), zap.String("reason", reason))
 			if circuits != nil {
@@ -197,10 +200,26 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	cancel()
 	res.Duration = time.Since(start)
 	// errStalled says the same to the breaker as the error it replaces.
-	if abandoned := p.done(classify(ctx, res)); abandoned && res.Err != nil && !errors.Is(res.Err, ErrTimeout) {
+	if abandoned := p.done(classify(ctx, res), s.pause(res)); abandoned && res.Err != nil && !errors.Is(res.Err, ErrTimeout) {
 		res.Err = errStalled
 	}
 	return res
+}
+
+// Backpressure reports whether res is the partner asking to be sent less
+// for now rather than failing: a 429, or a 503 with a Retry-After (a 503
+// without one is an endpoint down).
+func (r Result) Backpressure() bool {
+	return r.Status == http.StatusTooManyRequests || (r.Status == http.StatusServiceUnavailable && r.RetryAfter > 0)
+}
+
+// pause is how long the endpoint asked for no requests: its Retry-After,
+// capped at delivery.retry.retry_after_max, or 1 s without one.
+func (s *Sender) pause(res Result) time.Duration {
+	if !res.Backpressure() {
+		return 0
+	}
+	return Policy{retryAfterMax: s.retryAfterMax}.pause(res)
 }
 
 // classify says what a result means for the endpoint's breaker.
@@ -214,7 +233,9 @@ func classify(ctx context.Context, res Result) outcome {
 		return neutral // refused here; the partner was never reached
 	case errors.Is(res.Err, ErrTimeout):
 		return timedOut
-	case res.Status == 0, res.Status >= 500, res.Status == http.StatusRequestTimeout, res.Status == http.StatusTooManyRequests:
+	case res.Backpressure():
+		return neutral // the partner is up and asks for a pause: not an outage
+	case res.Status == 0, res.Status >= 500, res.Status == http.StatusRequestTimeout:
 		return failed
 	}
 	return neutral // a 4xx is the partner's answer about this request, not about its health

@@ -146,3 +146,63 @@ func TestHugeResponseHeadersAreRefused(t *testing.T) {
 		t.Fatalf("200 KB of headers gave %+v", res)
 	}
 }
+
+// A 429 with Retry-After pauses its endpoint: nothing more is sent to it
+// until then (the deliveries come back as PausedError, for the settler to
+// defer), and however many 429s arrive the circuit stays closed: the
+// partner is up, it asks for less.
+func TestRetryAfterPausesTheEndpointWithoutOpeningItsCircuit(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Retry-After", "60")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	s := testSender(time.Second)
+	defer s.Close()
+	ep := Endpoint{URL: srv.URL + "/hook", WebhookID: "msg_1"}
+	res := s.Send(context.Background(), ep, []byte(`{}`))
+	if res.Status != 429 || res.RetryAfter != time.Minute || !res.Backpressure() {
+		t.Fatalf("first send: %+v", res)
+	}
+	for range 10 {
+		res = s.Send(context.Background(), ep, []byte(`{}`))
+		var paused *PausedError
+		if !errors.As(res.Err, &paused) || time.Until(paused.Until) < 50*time.Second {
+			t.Fatalf("send during the pause: %+v, want PausedError until about a minute from now", res)
+		}
+	}
+	if hits.Load() != 1 {
+		t.Errorf("the partner got %d requests during its pause, want only the first", hits.Load())
+	}
+	if st := s.endpoints.get(ep.URL).State(); st != closed {
+		t.Errorf("circuit %s after 429s, want closed", st)
+	}
+}
+
+// 429s without Retry-After pause the endpoint for a second each and never
+// count towards its circuit; 503 without Retry-After is an outage and does.
+func TestOnly503WithoutRetryAfterCountsTowardsTheCircuit(t *testing.T) {
+	cfg := config.Defaults().Delivery
+	cfg.AllowedCIDRs = []string{"127.0.0.0/8"}
+	for _, tc := range []struct {
+		status   int
+		wantOpen bool
+	}{{429, false}, {503, true}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) }))
+		s := NewSender(cfg, zap.NewNop(), nil)
+		e := s.endpoints.get(srv.URL)
+		for range cfg.Breaker.Failures + 1 {
+			e.mu.Lock()
+			e.pausedUntil = time.Time{} // skip the second's pause: the circuit is what is tested
+			e.mu.Unlock()
+			s.Send(context.Background(), Endpoint{URL: srv.URL}, []byte(`{}`))
+		}
+		if open := e.State() != closed; open != tc.wantOpen {
+			t.Errorf("%d ×%d: circuit open %v, want %v", tc.status, cfg.Breaker.Failures+1, open, tc.wantOpen)
+		}
+		s.Close()
+		srv.Close()
+	}
+}

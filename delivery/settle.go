@@ -41,6 +41,8 @@ type Stats struct {
 	Failed       atomic.Int64 // attempted and failed, or refused by the egress policy
 	Skipped      atomic.Int64 // not attempted: the endpoint's circuit was open
 	Retried      atomic.Int64 // written to the retry topic
+	Throttled    atomic.Int64 // attempted; answered 429, or 503 with Retry-After
+	Deferred     atomic.Int64 // written to the retry topic to go again after the endpoint's pause, attempts unchanged
 	DeadLettered atomic.Int64 // written to the dead-letter topic
 	Unmatched    atomic.Int64 // events no subscription matched
 }
@@ -104,8 +106,11 @@ func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 		return false
 	}
 	now := s.now()
+	v := s.policy.Judge(res, d.Attempts+1, d.Sub.MaxAttempts)
+	if v.Next == Deferred {
+		return s.deferred(ctx, d, v, res, now)
+	}
 	d.failedAttempt(res, now)
-	v := s.policy.Judge(res, d.Attempts, d.Sub.MaxAttempts)
 	skipped := errors.Is(res.Err, ErrCircuitOpen)
 	log := s.log
 	switch {
@@ -135,6 +140,44 @@ func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 		return false
 	}
 	log.Warn("webhook delivery failed; not retried", append(d.fields(res), zap.String("dead_letter_reason", string(v.Reason)))...)
+	return true
+}
+
+// deferred writes d to the retry topic's tiers to go again when its
+// endpoint takes requests again, with its attempts unchanged: the partner
+// asked for a pause (or is in one) and has not refused the delivery. Only a
+// delivery still refused maxDeferral after its first deferral is
+// dead-lettered.
+func (s *Settler) deferred(ctx context.Context, d *Delivery, v Verdict, res Result, now time.Time) bool {
+	if v.Attempt != NumOutcomes {
+		s.stats.Throttled.Add(1)
+		s.rec.Delivery(string(d.EventType), v.Attempt, res.Status, res.Duration, time.Time{})
+		d.LastStatus, d.LastError, d.LastAttempt = res.Status, res.Err.Error(), now
+		if d.FirstAttempt.IsZero() {
+			d.FirstAttempt = now
+		}
+	}
+	if d.FirstDeferredAt.IsZero() {
+		d.FirstDeferredAt = now
+	}
+	if now.Sub(d.FirstDeferredAt) >= maxDeferral {
+		if !s.deadLetter(ctx, d, ReasonExhausted, res) {
+			return false
+		}
+		s.log.Warn("webhook delivery deferred for too long; not retried", append(d.fields(res), zap.Time("first_deferred_at", d.FirstDeferredAt))...)
+		return true
+	}
+	d.Deferrals++
+	d.NotBefore = now.Add(max(v.Backoff, 0))
+	if err := s.sink.Retry(ctx, d.Record); err != nil {
+		s.log.Info("deferral not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
+		return false
+	}
+	s.stats.Deferred.Add(1)
+	s.rec.Delivery(string(d.EventType), Deferred, res.Status, 0, time.Time{})
+	if ce := s.skipped.Check(zap.InfoLevel, "webhook delivery deferred: the endpoint asked for a pause"); ce != nil {
+		ce.Write(append(d.fields(res), zap.Time("not_before", d.NotBefore), zap.Int("deferrals", d.Deferrals))...)
+	}
 	return true
 }
 

@@ -63,6 +63,10 @@ func (d *recordingDisabler) Disable(_ context.Context, id, _ string) error {
 
 func status(code int) Result { return Result{Status: code, Err: &StatusError{Status: code}} }
 
+func throttled(code int, retryAfter time.Duration) Result {
+	return Result{Status: code, Err: &StatusError{Status: code}, RetryAfter: retryAfter}
+}
+
 // Every way an attempt can end, under the default policy (no retries) and
 // with retries on: what is written where, what is counted, and whether the
 // delivery is settled (its offset may be committed).
@@ -71,6 +75,11 @@ func TestSettlerSettlesEachOutcome(t *testing.T) {
 	retries := func() Policy {
 		d := config.Defaults().Delivery
 		d.Retry.MaxAttempts = 3
+		return NewPolicy(d)
+	}()
+	strict := func() Policy {
+		d := config.Defaults().Delivery
+		d.Backpressure = config.BackpressureStrict
 		return NewPolicy(d)
 	}()
 	stopped, stop := context.WithCancel(context.Background())
@@ -83,15 +92,17 @@ func TestSettlerSettlesEachOutcome(t *testing.T) {
 		res      Result
 		sinkErr  error
 
-		settled    bool
-		retry      int
-		dead       Reason // "" when no dead letter
-		disabled   bool
-		outcomes   []Outcome
-		stat       func(*Stats) int64 // the counter that must read 1
-		statName   string
-		notBefore  bool
-		lastStatus int
+		settled       bool
+		retry         int
+		dead          Reason // "" when no dead letter
+		disabled      bool
+		outcomes      []Outcome
+		stat          func(*Stats) int64 // the counter that must read 1
+		statName      string
+		notBefore     bool
+		lastStatus    int
+		sameAttempts  bool      // a deferral: attempts unchanged
+		firstDeferred time.Time // the delivery was first deferred then
 	}{
 		{name: "2xx", policy: noRetries, res: Result{Status: 204}, settled: true,
 			outcomes: []Outcome{Succeeded}, stat: func(s *Stats) int64 { return s.Succeeded.Load() }, statName: "succeeded"},
@@ -114,6 +125,18 @@ func TestSettlerSettlesEachOutcome(t *testing.T) {
 		{name: "dead letter write fails at shutdown", policy: noRetries, res: status(500), sinkErr: context.Canceled, settled: false,
 			outcomes: []Outcome{Failed}, stat: func(s *Stats) int64 { return s.Failed.Load() }, statName: "failed"},
 		{name: "shutdown mid-request", policy: retries, ctx: stopped, res: Result{Err: ErrTimeout}, settled: false},
+		{name: "429, retries off: deferred, not an attempt", policy: noRetries, res: throttled(429, 0), settled: true, retry: 1, notBefore: true, lastStatus: 429, sameAttempts: true,
+			outcomes: []Outcome{Throttled, Deferred}, stat: func(s *Stats) int64 { return s.Deferred.Load() }, statName: "deferred"},
+		{name: "503 with Retry-After: deferred", policy: noRetries, res: throttled(503, time.Minute), settled: true, retry: 1, notBefore: true, lastStatus: 503, sameAttempts: true,
+			outcomes: []Outcome{Throttled, Deferred}, stat: func(s *Stats) int64 { return s.Throttled.Load() }, statName: "throttled"},
+		{name: "503 without Retry-After is a failure", policy: noRetries, res: status(503), settled: true, dead: ReasonNotRetryable, lastStatus: 503,
+			outcomes: []Outcome{Failed, DeadLettered}, stat: func(s *Stats) int64 { return s.Failed.Load() }, statName: "failed"},
+		{name: "endpoint paused: deferred without an attempt", policy: noRetries, res: Result{Err: &PausedError{Until: time.Now().Add(time.Minute)}}, settled: true, retry: 1, notBefore: true, sameAttempts: true,
+			outcomes: []Outcome{Deferred}, stat: func(s *Stats) int64 { return s.Deferred.Load() }, statName: "deferred"},
+		{name: "429 under strict backpressure is a failed attempt", policy: strict, res: throttled(429, time.Second), settled: true, dead: ReasonNotRetryable, lastStatus: 429,
+			outcomes: []Outcome{Failed, DeadLettered}, stat: func(s *Stats) int64 { return s.DeadLettered.Load() }, statName: "dead-lettered"},
+		{name: "deferred for a day: dead-lettered", policy: noRetries, firstDeferred: time.Now().Add(-25 * time.Hour), res: throttled(429, 0), settled: true, dead: ReasonExhausted, lastStatus: 429,
+			outcomes: []Outcome{Throttled, DeadLettered}, stat: func(s *Stats) int64 { return s.DeadLettered.Load() }, statName: "dead-lettered"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +148,7 @@ func TestSettlerSettlesEachOutcome(t *testing.T) {
 			}
 			sub := &subscriptions.Subscription{ID: "sub_1", TenantID: "t1", URL: "https://partner.example/hook", Enabled: true}
 			d := Delivery{Record: Record{WebhookID: "msg_1", SubscriptionID: sub.ID, TenantID: "t1", EventType: "PLAYER_OPTED_IN",
-				Body: []byte(`{}`), Attempts: tc.attempts}, Sub: sub}
+				Body: []byte(`{}`), Attempts: tc.attempts, FirstDeferredAt: tc.firstDeferred}, Sub: sub}
 
 			if got := s.Settle(ctx, &d, tc.res); got != tc.settled {
 				t.Errorf("settled %v, want %v", got, tc.settled)
@@ -134,8 +157,15 @@ func TestSettlerSettlesEachOutcome(t *testing.T) {
 				t.Errorf("%d retry records, want %d", len(sink.retry), tc.retry)
 			}
 			for _, r := range sink.retry {
-				if r.Attempts != tc.attempts+1 || r.NotBefore.IsZero() != !tc.notBefore || r.LastStatus != tc.lastStatus {
-					t.Errorf("retry record attempts %d not_before %v last_status %d", r.Attempts, r.NotBefore, r.LastStatus)
+				attempts := tc.attempts + 1
+				if tc.sameAttempts {
+					attempts = tc.attempts
+					if r.Deferrals != 1 || r.FirstDeferredAt.IsZero() {
+						t.Errorf("deferral record deferrals %d first_deferred_at %v, want 1 and set", r.Deferrals, r.FirstDeferredAt)
+					}
+				}
+				if r.Attempts != attempts || r.NotBefore.IsZero() != !tc.notBefore || r.LastStatus != tc.lastStatus || r.WebhookID != "msg_1" {
+					t.Errorf("retry record attempts %d not_before %v last_status %d webhook_id %s; want attempts %d", r.Attempts, r.NotBefore, r.LastStatus, r.WebhookID, attempts)
 				}
 			}
 			switch {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/delivery"
 	"github.com/unibo/webhookd/internal/testenv"
 	"github.com/unibo/webhookd/subscriptions"
 )
@@ -66,10 +68,89 @@ func TestAnHourlongRetryAfterDelaysNoOtherPartnersRetries(t *testing.T) {
 			t.Errorf("%s: %d requests, want 2 (a failure, then its retry)", id, c)
 		}
 	}
-	if got := paused.Count(); got != n {
-		t.Errorf("the partner that asked for an hour got %d requests, want %d (no retry before its Retry-After)", got, n)
+	// Its first 503 paused it: the deliveries after it wait for the hour
+	// without a request, and none is sent twice.
+	ids := map[string]bool{}
+	for _, r := range paused.Requests() {
+		if id := r.Header.Get("Webhook-Id"); ids[id] {
+			t.Errorf("the partner that asked for an hour got %s again before its Retry-After", id)
+		}
+		ids[r.Header.Get("Webhook-Id")] = true
+	}
+	if len(ids) == 0 || len(ids) == n {
+		t.Errorf("the partner that asked for an hour got %d of %d events; want the first, then none during its pause", len(ids), n)
 	}
 	if got := w.Deliveries().DeadLettered.Load(); got != 0 {
 		t.Errorf("%d dead letters, want none", got)
+	}
+}
+
+// A partner that rate-limits (429 + Retry-After, as the guide tells it to)
+// gets every event once it takes them again, with retries off: a 429 is
+// "not yet", never a dead letter, and each event keeps its webhook-id. Under
+// delivery.backpressure strict the same 429s are failed attempts and end in
+// the dead-letter topic, as the guide reads literally.
+func TestRateLimitingPartnerGetsEverythingUnlessStrict(t *testing.T) {
+	for _, mode := range []string{config.BackpressureDefer, config.BackpressureStrict} {
+		t.Run(mode, func(t *testing.T) {
+			s := newSuite(t)
+			s.cfg.Delivery.Backpressure = mode
+			var mu sync.Mutex
+			var calls int
+			ok := map[string]int{} // webhook-id → 200s
+			rc := testenv.NewReceiver(t)
+			const limited = 8 // the first requests are refused
+			rc.SetRespond(func(r testenv.Request) int {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if calls <= limited {
+					return http.StatusTooManyRequests
+				}
+				ok[r.Header.Get("Webhook-Id")]++
+				return http.StatusOK
+			})
+			rc.SetHeader(func(testenv.Request) http.Header { return http.Header{"Retry-After": {"1"}} })
+			sub := s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: rc.URL})
+			w := s.start()
+			const n = 20
+			var msgs []kafka.Message
+			for i := range n {
+				key := fmt.Sprint("p", i%4)
+				msgs = append(msgs, kafka.Message{Topic: s.cfg.Kafka.Topics[0], Key: []byte(key),
+					Value: []byte(payout("acme", "c1", fmt.Sprint("r-", i), key))})
+			}
+			testenv.Produce(t, s.cfg.Kafka.Brokers, msgs...)
+			testenv.Eventually(t, 30*time.Second, "every event delivered or dead-lettered", func() bool {
+				st := w.Deliveries()
+				return st.Succeeded.Load()+st.DeadLettered.Load() == n
+			})
+			dead := deadLetters(t, s, sub.ID)
+			mu.Lock()
+			defer mu.Unlock()
+			for id, c := range ok {
+				if c != 1 {
+					t.Errorf("%s accepted %d times", id, c)
+				}
+			}
+			switch mode {
+			case config.BackpressureDefer:
+				if len(ok) != n || len(dead) != 0 {
+					t.Fatalf("defer: %d events accepted, %d dead letters; want %d and 0", len(ok), len(dead), n)
+				}
+				if w.Deliveries().Deferred.Load() == 0 {
+					t.Error("no deferral counted")
+				}
+			case config.BackpressureStrict:
+				if len(dead) == 0 || len(ok)+len(dead) != n {
+					t.Fatalf("strict: %d accepted, %d dead letters; want some dead letters and %d in all", len(ok), len(dead), n)
+				}
+				for _, d := range dead {
+					if d.LastStatus != http.StatusTooManyRequests || d.Reason != delivery.ReasonNotRetryable {
+						t.Errorf("strict dead letter: last status %d reason %s", d.LastStatus, d.Reason)
+					}
+				}
+			}
+		})
 	}
 }

@@ -66,7 +66,7 @@ func New(inFlight func() float64, table TableStatus) *Metrics {
 		reg: prometheus.NewRegistry(),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhookd_deliveries_total",
-			Help: "Webhook deliveries by event type, outcome (success, failure, blocked, retried, dead_lettered) and HTTP status class.",
+			Help: "Webhook deliveries by event type, outcome (success, failure, throttled, blocked, retried, deferred, dead_lettered) and HTTP status class.",
 		}, []string{"event_type", "outcome", "status_class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "webhookd_delivery_duration_seconds",
