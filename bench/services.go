@@ -13,6 +13,7 @@ import (
 
 	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/consumer"
+	"github.com/unibo/webhookd/delivery"
 	"github.com/unibo/webhookd/embedded"
 	"github.com/unibo/webhookd/event"
 	"github.com/unibo/webhookd/subscriptions"
@@ -64,15 +65,20 @@ func (s *services) close() {
 }
 
 // stage is one scenario's private corner of the services: its own topic,
-// consumer groups and Redis key prefix, so runs never interfere.
+// side topics (retry and its tiers, dead letters, invalid), consumer groups
+// and Redis key prefix, so runs never interfere and a run never reads
+// another's leftovers.
 type stage struct {
-	Name   string
-	Topic  string
-	Group  string
-	Prefix string
-	kafka  config.Kafka
-	redis  config.Redis
-	groups []string // every group id used, deleted at cleanup
+	Name         string
+	Topic        string
+	Group        string
+	Prefix       string
+	RetryTopic   string // its delay tiers are delivery.RetryTopics(RetryTopic)
+	DLQTopic     string
+	InvalidTopic string
+	kafka        config.Kafka
+	redis        config.Redis
+	groups       []string // every group id used, deleted at cleanup
 }
 
 func (s *services) newStage(runID, name string) *stage {
@@ -84,8 +90,25 @@ func (s *services) newStage(runID, name string) *stage {
 	cfg.Kafka.Partitions = partitions
 	cfg.Redis.Addr = s.RedisAddr
 	cfg.Redis.KeyPrefix = id + ":"
-	return &stage{Name: name, Topic: id, Group: id, Prefix: id + ":", kafka: cfg.Kafka, redis: cfg.Redis,
-		groups: []string{id}}
+	return &stage{Name: name, Topic: id, Group: id, Prefix: id + ":",
+		RetryTopic: id + "-retry", DLQTopic: id + "-dlq", InvalidTopic: id + "-invalid",
+		kafka: cfg.Kafka, redis: cfg.Redis,
+		groups: []string{id, id + ".retry"}} // webhookd's retry consumer is <group>.retry
+}
+
+// topics is every topic of the stage: the source, the retry topic and its
+// tiers, the dead-letter and invalid topics.
+func (st *stage) topics() []string {
+	return append([]string{st.Topic, st.DLQTopic, st.InvalidTopic}, delivery.RetryTopics(st.RetryTopic)...)
+}
+
+// env is what points webhookd at the stage's side topics.
+func (st *stage) env() map[string]string {
+	return map[string]string{
+		"WEBHOOKD_DELIVERY_RETRY_TOPIC":   st.RetryTopic,
+		"WEBHOOKD_DELIVERY_DLQ_TOPIC":     st.DLQTopic,
+		"WEBHOOKD_CONSUMER_INVALID_TOPIC": st.InvalidTopic,
+	}
 }
 
 // naiveGroup is a group id of the stage's for a consumer other than webhookd.
@@ -150,16 +173,21 @@ func (st *stage) subscribe(ctx context.Context, urls ...string) error {
 	return nil
 }
 
-// cleanup deletes the stage's topic, groups and Redis keys; failures are
+// cleanup deletes the stage's topics, groups and Redis keys; failures are
 // returned for the report but never fail the scenario.
 func (st *stage) cleanup(ctx context.Context) error {
 	var errs []error
 	client := st.client()
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
-	if res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{st.Topic}}); err != nil {
-		errs = append(errs, fmt.Errorf("delete topic: %w", err))
-	} else if err := res.Errors[st.Topic]; err != nil {
-		errs = append(errs, fmt.Errorf("delete topic: %w", err))
+	if res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: st.topics()}); err != nil {
+		errs = append(errs, fmt.Errorf("delete topics: %w", err))
+	} else {
+		for t, err := range res.Errors {
+			// The side topics exist only if webhookd ran and created them.
+			if err != nil && !(t != st.Topic && errors.Is(err, kafka.UnknownTopicOrPartition)) {
+				errs = append(errs, fmt.Errorf("delete topic %s: %w", t, err))
+			}
+		}
 	}
 	if res, err := client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: st.groups}); err != nil {
 		errs = append(errs, fmt.Errorf("delete groups: %w", err))

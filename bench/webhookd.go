@@ -68,8 +68,9 @@ type webhookd struct {
 }
 
 // startWebhookd execs bin for the stage, with every WEBHOOKD_* variable of
-// the bench's environment removed and the stage's set, and waits for
-// /readyz to answer 200.
+// the bench's environment removed and the stage's set (its topics, groups,
+// Redis prefix; then extra, which may also set other variables such as
+// SSL_CERT_FILE), and waits for /readyz to answer 200.
 func startWebhookd(ctx context.Context, bin, logDir string, st *stage, extra map[string]string) (*webhookd, error) {
 	opsAddr, err := freeAddr()
 	if err != nil {
@@ -96,12 +97,16 @@ func startWebhookd(ctx context.Context, bin, logDir string, st *stage, extra map
 		_, _ = rand.Read(key)
 		vars["WEBHOOKD_SUBSCRIPTIONS_ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(key)
 	}
+	for k, v := range st.env() {
+		vars[k] = v
+	}
 	for k, v := range extra {
 		vars[k] = v
 	}
 	env := make([]string, 0, len(os.Environ())+len(vars))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, config.EnvPrefix+"_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, set := vars[name]; !strings.HasPrefix(kv, config.EnvPrefix+"_") && !set {
 			env = append(env, kv)
 		}
 	}
