@@ -35,8 +35,8 @@ func (d dist) max() int64 {
 	return d.sorted[len(d.sorted)-1]
 }
 
-// ms shows a nanosecond quantile in milliseconds.
-func ms(ns int64) float64 { return float64(ns) / 1e6 }
+// msOf shows a nanosecond quantile in milliseconds.
+func msOf(ns int64) float64 { return float64(ns) / 1e6 }
 
 // timedSample is one sample and when it happened (wall or clock nanos).
 type timedSample struct{ at, v int64 }
@@ -94,7 +94,7 @@ func showSeconds(ss []secondStat) string {
 			b = append(b, '-')
 			continue
 		}
-		b = fmt.Appendf(b, "%.0f/%.0f", ms(s.P99), ms(s.Max))
+		b = fmt.Appendf(b, "%.0f/%.0f", msOf(s.P99), msOf(s.Max))
 	}
 	return string(b)
 }

@@ -11,7 +11,7 @@ import (
 // drained by webhookd; then, on the same receivers, the raw HTTP ceiling of
 // a Go client and a naive one-at-a-time consumer on the same topic.
 func (b *bench) scenarioFast(ctx context.Context, res *scenarioResult) error {
-	recvs, closeAll, err := b.receivers(res, recvSpec{"fast-a", fast, 0}, recvSpec{"fast-b", fast, 0})
+	recvs, closeAll, err := b.receivers(res, recvSpec{name: "fast-a"}, recvSpec{name: "fast-b"})
 	if err != nil {
 		return err
 	}

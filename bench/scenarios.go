@@ -13,6 +13,7 @@ type recvSpec struct {
 	name  string
 	kind  receiverKind
 	delay time.Duration
+	tls   *receiverTLS // nil: plain HTTP
 }
 
 // receivers starts the scenario's receivers; closeAll stops them all and
@@ -27,7 +28,7 @@ func (b *bench) receivers(res *scenarioResult, specs ...recvSpec) ([]*receiver, 
 		}
 	}
 	for _, s := range specs {
-		r, err := startReceiver(s.name, s.kind, s.delay, b.clock)
+		r, err := startReceiver(s.name, s.kind, s.delay, b.clock, s.tls)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -40,7 +41,7 @@ func (b *bench) receivers(res *scenarioResult, specs ...recvSpec) ([]*receiver, 
 // scenarioSlow: one subscription whose receiver answers after delay.
 func (b *bench) scenarioSlow(delay time.Duration, events int, target float64) func(context.Context, *scenarioResult) error {
 	return func(ctx context.Context, res *scenarioResult) error {
-		recvs, closeAll, err := b.receivers(res, recvSpec{"slow", delayed, delay})
+		recvs, closeAll, err := b.receivers(res, recvSpec{name: "slow", kind: delayed, delay: delay})
 		if err != nil {
 			return err
 		}
@@ -57,7 +58,7 @@ func (b *bench) scenarioSlow(delay time.Duration, events int, target float64) fu
 // scenarioBacklog: 1,000,000 events × 1 fast subscription preloaded before
 // webhookd starts; memory and CPU while draining it.
 func (b *bench) scenarioBacklog(ctx context.Context, res *scenarioResult) error {
-	recvs, closeAll, err := b.receivers(res, recvSpec{"backlog", fast, 0})
+	recvs, closeAll, err := b.receivers(res, recvSpec{name: "backlog"})
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (b *bench) scenarioBacklog(ctx context.Context, res *scenarioResult) error 
 // served over a fixed window, webhookd at its defaults (30 s delivery
 // timeout).
 func (b *bench) scenarioDead(ctx context.Context, res *scenarioResult) error {
-	recvs, closeAll, err := b.receivers(res, recvSpec{"healthy", fast, 0}, recvSpec{"dead", dead, 0})
+	recvs, closeAll, err := b.receivers(res, recvSpec{name: "healthy"}, recvSpec{name: "dead", kind: dead})
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func (b *bench) scenarioDead(ctx context.Context, res *scenarioResult) error {
 // scenarioLatency: webhookd running, 1,000 events/s produced for 30 s, each
 // carrying its send time; the receiver records arrival − send.
 func (b *bench) scenarioLatency(ctx context.Context, res *scenarioResult) error {
-	recvs, closeAll, err := b.receivers(res, recvSpec{"latency", fast, 0})
+	recvs, closeAll, err := b.receivers(res, recvSpec{name: "latency"})
 	if err != nil {
 		return err
 	}
