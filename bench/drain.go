@@ -14,6 +14,7 @@ type drainSpec struct {
 	events    int64
 	receivers []*receiver // one subscription each
 	profile   bool        // fetch CPU and heap profiles while draining
+	env       map[string]string
 }
 
 // drainResult is what a drain measured.
@@ -51,7 +52,7 @@ func (b *bench) drainStage(ctx context.Context, res *scenarioResult, st *stage, 
 	for i, r := range spec.receivers {
 		ph[i] = r.reset(int(spec.events), false)
 	}
-	w, err := startWebhookd(ctx, b.bin, b.logDir, st, nil)
+	w, err := startWebhookd(ctx, b.bin, b.logDir, st, spec.env)
 	if err != nil {
 		return drainResult{}, err
 	}

@@ -6,7 +6,7 @@
 // otherwise, and prints a Markdown table of the results, also saved with
 // their JSON under bench/results/.
 //
-//	go run ./bench [-scenarios fast,slow50,slow500,dead,latency,backlog] [-scale 0.1] [-profile]
+//	go run ./bench [-scenarios fast,slow50,…,https-h2] [-scale 0.1] [-profile] [-results DIR]
 package main
 
 import (
@@ -32,11 +32,15 @@ type options struct {
 	profile   bool
 	keep      bool
 	bin       string
+	results   string
+	drainOnly bool
 }
 
-// scenarioNames in the order they run; fast first, since dead compares
-// against its per-subscription rate.
-var scenarioNames = []string{"fast", "slow50", "slow500", "dead", "latency", "backlog"}
+// scenarioNames in the order they run; fast first, since dead and the
+// https ones compare against it. The ones after backlog are issue 11's
+// partners as they are.
+var scenarioNames = []string{"fast", "slow50", "slow500", "dead", "latency", "backlog",
+	"slow6s", "ratelimited", "hung", "paused", "https-h1", "https-h2"}
 
 func parseFlags() (options, map[string]string, error) {
 	var o options
@@ -45,6 +49,8 @@ func parseFlags() (options, map[string]string, error) {
 	flag.BoolVar(&o.profile, "profile", false, "save CPU and heap profiles of webhookd during the fast scenario into bench/results/ and print their top 25")
 	flag.BoolVar(&o.keep, "keep", false, "keep each scenario's topic, consumer groups and Redis keys")
 	flag.StringVar(&o.bin, "webhookd", "", "benchmark this webhookd binary instead of building ./cmd/webhookd")
+	flag.StringVar(&o.results, "results", "", "write results and webhookd logs into this directory instead of bench/results/")
+	flag.BoolVar(&o.drainOnly, "drain-only", false, "fast: measure webhookd's drain only, without the raw HTTP ceiling and the naive consumer (for A/B runs)")
 	flag.Parse()
 	if o.scale <= 0 {
 		return o, nil, errors.New("-scale must be positive")
@@ -60,7 +66,11 @@ func parseFlags() (options, map[string]string, error) {
 		o.scenarios = append(o.scenarios, s)
 	}
 	shown := map[string]string{"scenarios": strings.Join(o.scenarios, ","),
-		"scale": strconv.FormatFloat(o.scale, 'g', -1, 64), "profile": strconv.FormatBool(o.profile)}
+		"scale": strconv.FormatFloat(o.scale, 'g', -1, 64), "profile": strconv.FormatBool(o.profile),
+		"drain-only": strconv.FormatBool(o.drainOnly)}
+	if o.bin != "" {
+		shown["webhookd"] = o.bin
+	}
 	return o, shown, nil
 }
 
@@ -81,9 +91,12 @@ type bench struct {
 	root        string
 	resultsDir  string
 	logDir      string
+	tmp         string
 	runID       string
 	clock       *clock
 	fastPerSub  float64 // the fast scenario's deliveries/s per subscription
+	fastRate    float64 // the fast scenario's deliveries/s
+	fastCPU10k  float64 // the fast scenario's CPU-s per 10k deliveries
 	profileTops []string
 }
 
@@ -124,11 +137,15 @@ func run() error {
 	}
 	b.root = filepath.Dir(strings.TrimSpace(string(gomod)))
 	b.resultsDir = filepath.Join(b.root, "bench", "results")
+	if opts.results != "" {
+		b.resultsDir = opts.results
+	}
 	tmp, err := os.MkdirTemp("", "webhookd-bench-")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
+	b.tmp = tmp
 	b.logDir = b.resultsDir // <scenario>.stderr.log: webhookd's own log of the run
 	if err := os.MkdirAll(b.resultsDir, 0o755); err != nil {
 		return err
@@ -162,6 +179,13 @@ func run() error {
 		"dead":    b.scenarioDead,
 		"latency": b.scenarioLatency,
 		"backlog": b.scenarioBacklog,
+
+		"slow6s":      b.scenarioSlow6s,
+		"ratelimited": b.scenarioRateLimited,
+		"hung":        b.scenarioHung,
+		"paused":      b.scenarioPaused,
+		"https-h1":    b.scenarioHTTPS(false),
+		"https-h2":    b.scenarioHTTPS(true),
 	}
 	for _, name := range scenarioNames {
 		if !contains(opts.scenarios, name) || ctx.Err() != nil {

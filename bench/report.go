@@ -206,7 +206,14 @@ func (rep *report) markdown() string {
 }
 
 func formatFlags(f map[string]string) string {
-	return fmt.Sprintf("-scenarios %s -scale %s -profile=%s", f["scenarios"], f["scale"], f["profile"])
+	s := fmt.Sprintf("-scenarios %s -scale %s -profile=%s", f["scenarios"], f["scale"], f["profile"])
+	if f["drain-only"] == "true" {
+		s += " -drain-only"
+	}
+	if f["webhookd"] != "" {
+		s += " -webhookd " + f["webhookd"]
+	}
+	return s
 }
 
 func oneLine(s string) string {

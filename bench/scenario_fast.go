@@ -31,8 +31,15 @@ func (b *bench) scenarioFast(ctx context.Context, res *scenarioResult) error {
 		return err
 	}
 	perSub := dr.rate / float64(len(recvs))
-	b.fastPerSub = perSub
+	b.fastPerSub, b.fastRate = perSub, dr.rate
+	if dr.unique > 0 {
+		b.fastCPU10k = dr.stats.CPUSeconds / float64(dr.unique) * 10_000
+	}
 	res.add("deliveries/s per subscription", perSub, "deliveries/s", "%.0f /s")
+	if b.opts.drainOnly {
+		res.note("-drain-only: raw HTTP ceiling and naive consumer not run")
+		return nil
+	}
 
 	raw, err := b.rawCeiling(ctx, res, recvs)
 	if err != nil {
