@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/webhookd
 PKGS      ?= ./...
 
-.PHONY: build run test test-faults test-fuzz test-unit bench services-up services-down fmt clean
+.PHONY: build run test test-faults test-fuzz test-unit bench bench-ab services-up services-down fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/webhookd
@@ -40,6 +40,13 @@ test-unit:
 ## bench: benchmark the built binary as a subprocess (real Kafka/Redis when WEBHOOKD_TEST_* are set); BENCH_FLAGS="-scenarios fast -scale 0.1 -profile"
 bench:
 	$(GO) run ./bench $(BENCH_FLAGS)
+
+## bench-ab: the fast drain with webhookd built at BASE (a git worktree in a temp dir) and built from this tree, alternated A B A B (ROUNDS pairs, >= 2); PASS when this tree's deliveries/s >= BASE's x 0.97 and CPU-s per 10k <= BASE's x 1.05
+BASE   ?= main
+ROUNDS ?= 2
+SCALE  ?= 1
+bench-ab:
+	BASE=$(BASE) ROUNDS=$(ROUNDS) SCALE=$(SCALE) ./scripts/bench-ab.sh
 
 services-up:
 	./scripts/services-up.sh
