@@ -19,22 +19,24 @@ import (
 	"github.com/unibo/webhookd/delivery"
 	"github.com/unibo/webhookd/metrics"
 	"github.com/unibo/webhookd/ops"
+	"github.com/unibo/webhookd/order"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
 // Worker is one webhookd process's worth of delivery.
 type Worker struct {
-	cfg      config.Config
-	log      *zap.Logger
-	table    *subscriptions.Table
-	sender   *delivery.Sender
-	sink     *delivery.KafkaSink
-	fanout   *delivery.Fanout
-	consumer *consumer.Consumer // the source topics
-	retries  *consumer.Consumer // the retry topic
-	ops      *ops.Server
-	admin    *admin.Server // nil unless admin.addr is set
-	closeRDB func() error
+	cfg       config.Config
+	log       *zap.Logger
+	table     *subscriptions.Table
+	sender    *delivery.Sender
+	sink      *delivery.KafkaSink
+	fanout    *delivery.Fanout
+	redeliver *delivery.Redeliverer
+	consumer  *consumer.Consumer // the source topics
+	retries   *consumer.Consumer // the retry topic
+	ops       *ops.Server
+	admin     *admin.Server // nil unless admin.addr is set
+	closeRDB  func() error
 }
 
 // New builds a worker and binds the ops port; nothing runs until Run.
@@ -60,11 +62,13 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		func() (int, time.Time) { st := w.table.Status(); return st.Size, st.LoadedAt })
 	w.sender = delivery.NewSender(cfg.Delivery, log.Named("delivery"), m)
 	settler := delivery.NewSettler(w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
+	settler.KeepOrder(order.NewChains(store.Redis(), cfg.Redis.KeyPrefix))
 	w.fanout = delivery.NewFanout(w.table, w.sender, settler, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
 		consumer.NewEventHandler(w.fanout, w.sink, cfg.Consumer.MaxMessageBytes), m, log.Named("consumer"))
+	w.redeliver = delivery.NewRedeliverer(w.table, w.sender, settler)
 	w.retries = consumer.New(cfg, cfg.Kafka.GroupID+".retry", delivery.RetryTopics(cfg.Delivery.Retry.Topic),
-		consumer.NewRetryHandler(cfg.Delivery.Retry.Topic, delivery.NewRedeliverer(w.table, w.sender, settler), w.sink, w.sink), m, log.Named("retry"))
+		consumer.NewRetryHandler(cfg.Delivery.Retry.Topic, w.redeliver, w.sink, w.sink), m, log.Named("retry"))
 	if cfg.Admin.Addr != "" {
 		var err error
 		if w.admin, err = newAdmin(cfg, store, log.Named("admin")); err != nil {
@@ -135,6 +139,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer w.sender.Close()
 	defer w.fanout.Close()
+	defer w.redeliver.Close()
 	defer func() { _ = w.closeRDB() }()
 	defer func() { _ = w.sink.Close() }()
 

@@ -173,6 +173,7 @@ type Subscriptions struct {
 type Delivery struct {
 	Timeout             time.Duration `mapstructure:"timeout"`
 	EndpointConcurrency int           `mapstructure:"endpoint_concurrency"`
+	EndpointQueue       int           `mapstructure:"endpoint_queue"`
 	MaxIdleConnsPerHost int           `mapstructure:"max_idle_conns_per_host"`
 	MaxResponseBytes    int64         `mapstructure:"max_response_bytes"`
 	AllowedCIDRs        []string      `mapstructure:"allowed_cidrs"`
@@ -312,15 +313,16 @@ var Options = []Option{
 	{"subscriptions.previous_encryption_keys", []string{}, "keys being rotated out: values sealed with them still open; after `webhookd subscriptions reencrypt` they can go (secret)", secret},
 	{"subscriptions.max_per_tenant", 100, "subscriptions one tenant may have (0: no limit); bounds the fan-out one event can cause", public},
 	{"delivery.timeout", 30 * time.Second, "whole-request timeout per webhook POST (the guide promises partners 30 s)", public},
-	{"delivery.endpoint_concurrency", 384, "requests in flight per partner endpoint (scheme://host:port), also its connection cap; the most load one partner gets, and what a slow partner can absorb (384 at 50 ms = 7,680/s)", public},
+	{"delivery.endpoint_concurrency", 384, "requests in flight per partner endpoint (scheme://host:port) at most, also its connection cap: the ceiling of its adaptive concurrency limit (cut by a quarter on timeouts, transport errors and 502/503/504, raised by one per window of successes); the most load one partner gets, and what a slow partner can absorb (384 at 6 s = 64/s)", public},
+	{"delivery.endpoint_queue", 4096, "deliveries that may wait in memory for one endpoint at most (also never more than it takes in about a second at its recent pace, and none while it is silent); the rest are deferred through the retry tiers with their attempts unchanged, booked at the endpoint's pace, so one partner's slowness never holds the source partitions", public},
 	{"delivery.max_idle_conns_per_host", 384, "keep-alive connections kept per partner host; below endpoint_concurrency, bursts open new connections", public},
 	{"delivery.max_response_bytes", 64 << 10, "response body read (and discarded) at most, so connections can be reused", public},
 	{"delivery.allowed_cidrs", []string{}, "address ranges deliveries may reach despite the egress guard (which refuses loopback, private, link-local/metadata, CGNAT, multicast and IPv6 local ranges at connect time), comma-separated CIDRs; for development, tests and partners on a private link only", public},
 	{"delivery.require_https", false, "refuse plain-http subscription URLs (when written, and at delivery)", public},
 	{"delivery.backpressure", "defer", "what a 429, or a 503 with Retry-After, means: defer (the partner has not accepted the delivery yet: its endpoint pauses for the Retry-After, 1 s without one, and the delivery goes again then with the same webhook-id, never dead-lettered for it unless it is still refused a day later) or strict (the guide's literal reading: a failed attempt, retried or dead-lettered by delivery.retry like any other; the endpoint still pauses)", public},
 	{"delivery.breaker.failures", 5, "consecutive failures that open an endpoint's circuit: connection errors, timeouts, 5xx (but a 503 with Retry-After) and 408 answers count; 429 and 503 with Retry-After ask for a pause and do not; a success resets the count; other 4xx answers, and deliveries refused before sending (egress policy), neither count nor reset", public},
-	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is unresponsive: its circuit opens and those requests are abandoned, without waiting for delivery.timeout; shorter frees partitions sooner, but must exceed the slowest answer of a busy, healthy partner", public},
-	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged unresponsive; a quiet slow partner below it is left to delivery.timeout", public},
+	{"delivery.breaker.stall_timeout", 5 * time.Second, "an endpoint with at least stall_requests requests outstanding that answers none of them for this long is silent: what waits for it in memory is deferred through the retry tiers, and nothing more waits for it until it answers; its outstanding requests keep their delivery.timeout (the circuit opens only on failures, timeouts among them)", public},
+	{"delivery.breaker.stall_requests", 16, "outstanding requests needed before an endpoint can be judged silent", public},
 	{"delivery.breaker.cooldown", 10 * time.Second, "how long an open circuit fails deliveries fast before one probe request tests the endpoint again", public},
 	{"delivery.retry.max_attempts", 1, "attempts per delivery, the first included; 1 is the guide's promise (no retries); a subscription may set its own", public},
 	{"delivery.retry.min_backoff", time.Second, "backoff before the first retry; later ones double, with full jitter", public},
@@ -503,6 +505,9 @@ func (c Config) Validate() error {
 	}
 	if c.Delivery.EndpointConcurrency < 1 {
 		bad("delivery.endpoint_concurrency", "must be at least 1, got %d", c.Delivery.EndpointConcurrency)
+	}
+	if c.Delivery.EndpointQueue < 0 {
+		bad("delivery.endpoint_queue", "must not be negative, got %d", c.Delivery.EndpointQueue)
 	}
 	if c.Delivery.Breaker.Failures < 1 {
 		bad("delivery.breaker.failures", "must be at least 1, got %d", c.Delivery.Breaker.Failures)

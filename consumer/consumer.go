@@ -29,6 +29,25 @@ type Handler interface {
 	Handle(ctx context.Context, m *kafka.Message) error
 }
 
+// AsyncHandler is a Handler whose work may go on after it returns: the
+// partition's lane hands a message over and reads on, and done is called
+// exactly once when the message's work is over, with what Handle would
+// have returned. The message holds its place in the partition's window
+// (consumer.max_in_flight) until then, and is committed only after.
+// Domain events are handled so: their deliveries go at each endpoint's own
+// pace, and no lane waits for a slow partner.
+type AsyncHandler interface {
+	Handler
+	HandleAsync(ctx context.Context, m *kafka.Message, done func(error))
+}
+
+// PartitionWatcher is a Handler told when the consumer stops reading a
+// partition (revoked, or shutting down), once its in-flight work is over:
+// state it keeps about the partition may change under the next owner.
+type PartitionWatcher interface {
+	Released(topic string, partition int)
+}
+
 // Gated is a Handler whose messages may only be read from a given time on
 // (the retry topic's delay tiers). The partition's fetch loop waits for the
 // gate of each message before handing it over; no lane or slot is held
@@ -205,7 +224,12 @@ func Stopping(ctx context.Context) <-chan struct{} {
 // handle runs the handler on one message and reports whether the message
 // is finished (and may be committed).
 func (c *Consumer) handle(ctx context.Context, m *kafka.Message, log *zap.Logger) bool {
-	err := c.handler.Handle(ctx, m)
+	return c.handled(ctx, m, c.handler.Handle(ctx, m), log)
+}
+
+// handled counts and logs the end of a message's handling, err being what
+// the handler returned, and reports whether it may be committed.
+func (c *Consumer) handled(ctx context.Context, m *kafka.Message, err error, log *zap.Logger) bool {
 	invalid := err != nil && !errors.Is(err, ErrUnfinished)
 	switch {
 	case err == nil:

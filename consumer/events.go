@@ -9,10 +9,12 @@ import (
 	"github.com/unibo/webhookd/event"
 )
 
-// Deliverer delivers one decoded event to every subscription it matches and
-// returns when every attempt is over (or its failure recorded).
+// Deliverer hands one decoded event's deliveries to every subscription it
+// matches over, and calls done once they are all settled (delivered,
+// deferred, retried or dead-lettered: settled true) or one could not be
+// because ctx ended (false).
 type Deliverer interface {
-	Deliver(ctx context.Context, ev event.Event)
+	Submit(ctx context.Context, ev event.Event, done func(settled bool))
 }
 
 // InvalidSink keeps a message that is not a valid domain event, with the
@@ -36,11 +38,32 @@ func NewEventHandler(d Deliverer, invalid InvalidSink, maxBytes int) *EventHandl
 	return &EventHandler{deliver: d, invalid: invalid, maxBytes: maxBytes}
 }
 
-var _ Handler = (*EventHandler)(nil)
+var (
+	_ AsyncHandler     = (*EventHandler)(nil)
+	_ PartitionWatcher = (*EventHandler)(nil)
+)
 
-// Handle decodes and delivers one message. An invalid message is written to
-// the invalid sink first and its decoding error returned.
+// Released passes the end of a partition's reading on to the Deliverer,
+// when it keeps state about partitions.
+func (h *EventHandler) Released(topic string, partition int) {
+	if w, ok := h.deliver.(PartitionWatcher); ok {
+		w.Released(topic, partition)
+	}
+}
+
+// Handle decodes and delivers one message, and returns once its deliveries
+// are settled. An invalid message is written to the invalid sink first and
+// its decoding error returned.
 func (h *EventHandler) Handle(ctx context.Context, m *kafka.Message) error {
+	ch := make(chan error, 1)
+	h.HandleAsync(ctx, m, func(err error) { ch <- err })
+	return <-ch
+}
+
+// HandleAsync decodes one message and hands its deliveries over; done is
+// called when they are settled, at once for an invalid message (with its
+// decoding error, once it is in the invalid sink).
+func (h *EventHandler) HandleAsync(ctx context.Context, m *kafka.Message, done func(error)) {
 	var ev event.Event
 	var err error
 	if h.maxBytes > 0 && len(m.Value) > h.maxBytes {
@@ -50,11 +73,18 @@ func (h *EventHandler) Handle(ctx context.Context, m *kafka.Message) error {
 	}
 	if err != nil {
 		if serr := h.invalid.Invalid(ctx, m, err); serr != nil {
-			return serr
+			done(serr)
+			return
 		}
-		return err
+		done(err)
+		return
 	}
 	ev.Source = event.Source{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Time: m.Time}
-	h.deliver.Deliver(ctx, ev)
-	return nil
+	h.deliver.Submit(ctx, ev, func(settled bool) {
+		if !settled {
+			done(ErrUnfinished)
+			return
+		}
+		done(nil)
+	})
 }

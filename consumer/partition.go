@@ -73,6 +73,12 @@ func (p *partitionConsumer) run(ctx context.Context) {
 	// idle, and each would otherwise hold key_concurrency goroutines.
 	lanes := make([]chan *kafka.Message, opts.KeyConcurrency)
 	var wg sync.WaitGroup
+	async, _ := p.c.handler.(AsyncHandler)
+	var pending sync.WaitGroup // messages handed to an async handler, not done yet
+	release := func() {
+		<-slots
+		<-p.c.total
+	}
 	runLane := func(lane <-chan *kafka.Message) {
 		defer wg.Done()
 		// A context per lane keeps each request's cancel registration
@@ -80,14 +86,26 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		laneCtx, cancelLane := context.WithCancel(work)
 		defer cancelLane()
 		for m := range lane {
+			if async != nil {
+				// The work outlives the lane: it runs on work, and holds
+				// its window slot until done.
+				pending.Add(1)
+				async.HandleAsync(work, m, func(err error) {
+					if p.c.handled(work, m, err, p.log) {
+						tracker.finish(m.Offset)
+					}
+					release()
+					pending.Done()
+				})
+				continue
+			}
 			// Only a message whose handling really ended is finished; one
 			// abandoned at the shutdown deadline, or given up at a revoke,
 			// stays uncommitted and is handled again by the next owner.
 			if p.c.handle(laneCtx, m, p.log) {
 				tracker.finish(m.Offset)
 			}
-			<-slots
-			<-p.c.total
+			release()
 		}
 	}
 	lane := func(i int) chan<- *kafka.Message {
@@ -141,7 +159,7 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		}
 	}
 	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }()
+	go func() { wg.Wait(); pending.Wait(); close(drained) }()
 	timer := time.NewTimer(p.c.shutdownTimeout)
 	defer timer.Stop()
 	select {
@@ -153,6 +171,9 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		<-drained
 	}
 	p.commits.flush(p.topic, p.partition)
+	if w, ok := p.c.handler.(PartitionWatcher); ok {
+		w.Released(p.topic, p.partition)
+	}
 	seed.wait()
 	p.c.rec.Released(p.topic, p.partition)
 	p.log.Debug("partition released")

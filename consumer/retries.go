@@ -10,9 +10,10 @@ import (
 )
 
 // Redeliverer attempts a record read back from Kafka and settles the
-// result; it reports whether the record is settled.
+// result without waiting for it; done reports, once, whether the record is
+// settled.
 type Redeliverer interface {
-	Redeliver(ctx context.Context, rec delivery.Record) bool
+	Submit(ctx context.Context, rec delivery.Record, done func(settled bool))
 }
 
 // Hopper writes a record not yet due back to Kafka, to the delay tier of
@@ -43,8 +44,8 @@ func NewRetryHandler(base string, r Redeliverer, hop Hopper, invalid InvalidSink
 }
 
 var (
-	_ Handler = (*RetryHandler)(nil)
-	_ Gated   = (*RetryHandler)(nil)
+	_ AsyncHandler = (*RetryHandler)(nil)
+	_ Gated        = (*RetryHandler)(nil)
 )
 
 // Due is when a message of a delay tier may be read: its append time plus
@@ -57,23 +58,39 @@ func (h *RetryHandler) Due(m *kafka.Message) time.Time {
 	return m.Time.Add(d)
 }
 
-// Handle redelivers one record that is due, or moves one still early on.
+// Handle redelivers one record that is due, or moves one still early on,
+// and returns once that is settled.
 func (h *RetryHandler) Handle(ctx context.Context, m *kafka.Message) error {
+	ch := make(chan error, 1)
+	h.HandleAsync(ctx, m, func(err error) { ch <- err })
+	return <-ch
+}
+
+// HandleAsync hands a due record to the redeliverer, or moves one still
+// early on; done is called once that is settled.
+func (h *RetryHandler) HandleAsync(ctx context.Context, m *kafka.Message, done func(error)) {
 	rec, err := delivery.DecodeRecord(m.Value)
 	if err != nil {
 		if serr := h.invalid.Invalid(ctx, m, err); serr != nil {
-			return serr
+			done(serr)
+			return
 		}
-		return err
+		done(err)
+		return
 	}
 	if rec.NotBefore.After(h.now()) {
 		if err := h.hop.Retry(ctx, rec); err != nil {
-			return ErrUnfinished // not moved on: the next owner reads it again
+			done(ErrUnfinished) // not moved on: the next owner reads it again
+			return
 		}
-		return nil
+		done(nil)
+		return
 	}
-	if !h.redeliver.Redeliver(ctx, rec) {
-		return ErrUnfinished
-	}
-	return nil
+	h.redeliver.Submit(ctx, rec, func(settled bool) {
+		if !settled {
+			done(ErrUnfinished)
+			return
+		}
+		done(nil)
+	})
 }

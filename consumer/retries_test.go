@@ -17,9 +17,9 @@ type redeliveries struct {
 	settled bool
 }
 
-func (r *redeliveries) Redeliver(_ context.Context, rec delivery.Record) bool {
+func (r *redeliveries) Submit(_ context.Context, rec delivery.Record, done func(bool)) {
 	r.got = append(r.got, rec)
-	return r.settled
+	done(r.settled)
 }
 
 type invalids struct{ got []error }

@@ -5,21 +5,24 @@ import (
 	"time"
 )
 
-// The circuit breaker of each endpoint (its slots are in endpoint.go): after
-// delivery.breaker.failures consecutive failures, or when requests are
-// outstanding and none is answered within delivery.breaker.stall_timeout
-// (the stall watchdog), the circuit opens and deliveries to the endpoint fail
-// fast with ErrCircuitOpen; after the cool-down one probe request is let
-// through, and its outcome closes or reopens the circuit.
+// The circuit breaker of each endpoint (its scheduling is in endpoint.go):
+// after delivery.breaker.failures consecutive failures (refused
+// connections, 5xx without Retry-After, timeouts) the circuit opens and
+// deliveries to the endpoint fail fast with ErrCircuitOpen; after the
+// cool-down one probe request is let through, and its outcome closes or
+// reopens the circuit. The probe holds nothing but itself: it takes no
+// queue place and no other delivery waits for it.
+//
+// The stall watchdog is not part of the breaker: an endpoint with requests
+// outstanding that answers none of them for delivery.breaker.stall_timeout
+// is silent, and nothing more waits in memory for it (new deliveries are
+// deferred), but the requests it holds keep their delivery.timeout. A
+// partner may take seconds to answer; only its timeouts count against it.
 
 // ErrCircuitOpen marks a delivery that was not attempted because its
 // endpoint's circuit is open: the endpoint failed repeatedly or stopped
 // answering, and is left alone until a probe shows it is back.
 var ErrCircuitOpen = errors.New("circuit open: endpoint failing or unresponsive, delivery not attempted")
-
-// errStalled is the error of requests abandoned when their endpoint was
-// found unresponsive.
-var errStalled = errors.New("endpoint unresponsive: request abandoned when its circuit opened")
 
 type circuitState int
 
@@ -54,7 +57,7 @@ const (
 func (e *endpoint) admitLocked() (probe bool, err error) {
 	switch e.state {
 	case open:
-		if e.now().Sub(e.openedAt) < e.cfg.Cooldown {
+		if e.now().Sub(e.openedAt) < e.cfg.breaker.Cooldown {
 			return false, ErrCircuitOpen
 		}
 		e.state = halfOpen
@@ -73,10 +76,11 @@ func (e *endpoint) admitLocked() (probe bool, err error) {
 
 // watch is the stall watchdog: while requests are outstanding it checks
 // that the endpoint shows a sign of life at least every stall timeout.
-// With at least StallRequests outstanding and none answered for that long,
-// the endpoint is unresponsive: its circuit opens and its outstanding
-// requests are abandoned. Fewer outstanding requests hold too few
-// deliveries to matter, and a quiet, slow partner is left to its timeout.
+// With at least StallRequests outstanding and none answered for that long
+// the endpoint is silent: what waits for it in memory is deferred, and
+// nothing more waits until it answers. Its outstanding requests are left
+// to their delivery.timeout. Fewer outstanding requests hold too little to
+// matter.
 func (e *endpoint) watch() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -84,31 +88,17 @@ func (e *endpoint) watch() {
 		e.watching = false
 		return
 	}
-	silent := e.now().Sub(e.lastSign)
-	if silent >= e.cfg.StallTimeout && e.inflight.n >= e.cfg.StallRequests {
-		e.tripLocked()
-		e.lastSign = e.now()
+	quiet := e.now().Sub(e.lastSign)
+	if quiet >= e.cfg.breaker.StallTimeout && e.inflight.n >= e.cfg.breaker.StallRequests && !e.silent {
+		e.silent = true
+		e.refuseWaitersLocked(nil)
+		e.event("silent", "requests outstanding, none answered within delivery.breaker.stall_timeout: new deliveries are deferred until it answers")
 	}
-	next := e.cfg.StallTimeout - e.now().Sub(e.lastSign)
+	next := e.cfg.breaker.StallTimeout - e.now().Sub(e.lastSign)
 	if next < 10*time.Millisecond {
-		next = e.cfg.StallTimeout
+		next = e.cfg.breaker.StallTimeout
 	}
 	time.AfterFunc(next, e.watch)
-}
-
-// tripLocked opens the circuit because the endpoint stopped answering and
-// abandons the requests outstanding to it: they fail now instead of each
-// holding its message until the delivery timeout.
-func (e *endpoint) tripLocked() {
-	if e.state != open {
-		e.openLocked("endpoint unresponsive: requests outstanding, none answered within delivery.breaker.stall_timeout")
-	}
-	for p := e.inflight.head; p != nil; p = p.next {
-		p.abandoned = true
-		if p.cancel != nil {
-			p.cancel()
-		}
-	}
 }
 
 // recordLocked moves the circuit on the outcome of an admitted request.
@@ -128,25 +118,17 @@ func (e *endpoint) recordLocked(probe bool, o outcome) {
 		}
 	case bad && e.state == closed:
 		e.failures++
-		if e.failures >= e.cfg.Failures {
+		if e.failures >= e.cfg.breaker.Failures {
 			e.openLocked("consecutive failures reached delivery.breaker.failures")
 		}
 	}
 }
 
-// openLocked opens the circuit and wakes the requests waiting for a slot:
-// they fail fast now rather than when a slot frees up.
+// openLocked opens the circuit and turns away the requests waiting for a
+// slot: they fail fast now rather than when a slot frees up.
 func (e *endpoint) openLocked(reason string) {
 	e.state, e.openedAt, e.probing = open, e.now(), false
-	for w := e.waiting.head; w != nil; {
-		next := w.next
-		if !w.probe {
-			e.waiting.remove(w)
-			w.err = ErrCircuitOpen
-			close(w.ready)
-		}
-		w = next
-	}
+	e.refuseWaitersLocked(ErrCircuitOpen)
 	e.notify(open, reason)
 }
 

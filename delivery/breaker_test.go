@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,15 +16,16 @@ import (
 func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
 	var changes []string
-	e := newEndpoint(4, config.Breaker{Failures: 3, StallTimeout: time.Minute, Cooldown: 10 * time.Second}, clk.now,
-		func(to circuitState, _ string) { changes = append(changes, to.String()) })
+	e := newEndpoint(endpointConfig{ceiling: 4, maxQueue: 100, timeout: time.Second,
+		breaker: config.Breaker{Failures: 3, StallTimeout: time.Minute, Cooldown: 10 * time.Second}}, clk.now,
+		func(to circuitState, _ string) { changes = append(changes, to.String()) }, nil)
 	ctx := context.Background()
 	do := func(o outcome) error {
 		p, err := e.acquire(ctx)
 		if err != nil {
 			return err
 		}
-		p.done(o, 0)
+		p.done(answer{breaker: o})
 		return nil
 	}
 
@@ -54,7 +56,7 @@ func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
 	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("a second request got through while probing: %v", err)
 	}
-	probe.done(failed, 0)
+	probe.done(answer{breaker: failed})
 	if e.State() != open {
 		t.Fatal("failed probe did not reopen")
 	}
@@ -71,44 +73,71 @@ func TestBreakerOpensAfterConsecutiveFailuresThenProbes(t *testing.T) {
 	}
 }
 
-func TestUnresponsiveEndpointOpensAndAbandonsOutstanding(t *testing.T) {
-	e := newEndpoint(100, config.Breaker{Failures: 100, StallTimeout: 150 * time.Millisecond, StallRequests: 2, Cooldown: time.Minute}, time.Now, nil)
+// An endpoint that answers none of its outstanding requests for
+// stall_timeout is silent: what waits for it is deferred (BusyError), and
+// nothing more is queued for it, but its outstanding requests are neither
+// cancelled nor counted against it, and its circuit stays closed. Its first
+// answer ends the silence.
+func TestSilentEndpointDefersWhatWaitsButKeepsItsRequests(t *testing.T) {
+	var events []string
+	var mu sync.Mutex
+	e := newEndpoint(endpointConfig{ceiling: 2, maxQueue: 100, timeout: 10 * time.Millisecond,
+		breaker: config.Breaker{Failures: 1, StallTimeout: 100 * time.Millisecond, StallRequests: 2, Cooldown: time.Minute}},
+		time.Now, nil, func(what, _ string) { mu.Lock(); events = append(events, what); mu.Unlock() })
 	ctx := context.Background()
-	a, _ := e.acquire(ctx)
-	ctxA, cancelA := context.WithCancel(ctx)
-	a.bind(cancelA)
-	b, _ := e.acquire(ctx)
-
+	a, errA := e.acquire(ctx)
+	b, errB := e.acquire(ctx)
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := e.acquire(ctx)
+		waited <- err
+	}()
+	var busy *BusyError
 	select {
-	case <-ctxA.Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("outstanding request not abandoned by the stall watchdog")
+	case err := <-waited:
+		if !errors.As(err, &busy) {
+			t.Fatalf("the waiting request got %v, want a BusyError once the endpoint went silent", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting request was still waiting behind a silent endpoint")
 	}
-	if !a.wasAbandoned() || !b.wasAbandoned() || e.State() != open {
-		t.Fatalf("abandoned %v %v, state %s", a.wasAbandoned(), b.wasAbandoned(), e.State())
+	if _, err := e.acquire(ctx); !errors.As(err, &busy) {
+		t.Fatalf("a new request to a silent endpoint got %v, want a BusyError", err)
 	}
-	ctxB, cancelB := context.WithCancel(ctx)
-	b.bind(cancelB) // bound after the stall: cancelled at once
-	if ctxB.Err() == nil {
-		t.Fatal("a request bound to an abandoned permit was not cancelled")
+	if e.State() != closed {
+		t.Fatalf("circuit %s: silence alone must not open it", e.State())
 	}
-	a.done(failed, 0)
-	b.done(failed, 0)
-	if _, err := e.acquire(ctx); !errors.Is(err, ErrCircuitOpen) {
-		t.Fatalf("circuit not open after the stall: %v", err)
+	a.done(answer{breaker: succeeded, accepted: true, limit: limitOK})
+	b.done(answer{breaker: succeeded, accepted: true, limit: limitOK})
+	p, err := e.acquire(ctx)
+	if err != nil {
+		t.Fatalf("after it answered: %v", err)
+	}
+	p.done(answer{breaker: succeeded, accepted: true})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(events, ","); got != "silent,answering" {
+		t.Fatalf("events %q, want silent,answering", got)
 	}
 }
 
 // A quiet partner that is merely slow (fewer outstanding requests than
-// stall_requests) is left to the delivery timeout.
-func TestSlowQuietEndpointIsNotJudgedUnresponsive(t *testing.T) {
-	e := newEndpoint(100, config.Breaker{Failures: 100, StallTimeout: 50 * time.Millisecond, StallRequests: 2, Cooldown: time.Minute}, time.Now, nil)
+// stall_requests) is not silent.
+func TestSlowQuietEndpointIsNotJudgedSilent(t *testing.T) {
+	e := newEndpoint(endpointConfig{ceiling: 100, maxQueue: 100, timeout: time.Second,
+		breaker: config.Breaker{Failures: 100, StallTimeout: 50 * time.Millisecond, StallRequests: 2, Cooldown: time.Minute}}, time.Now, nil, nil)
 	p, _ := e.acquire(context.Background())
 	time.Sleep(200 * time.Millisecond)
-	if p.wasAbandoned() || e.State() != closed {
-		t.Fatalf("one slow request tripped the breaker: state %s", e.State())
+	e.mu.Lock()
+	silent := e.silent
+	e.mu.Unlock()
+	if silent || e.State() != closed {
+		t.Fatalf("one slow request made the endpoint silent (%v) or opened it (%s)", silent, e.State())
 	}
-	p.done(succeeded, 0)
+	p.done(answer{breaker: succeeded})
 }
 
 // delivery.breaker.failures' help lists the answers that count towards

@@ -9,47 +9,88 @@ import (
 	"github.com/unibo/webhookd/config"
 )
 
-// endpoint guards one partner origin (scheme://host:port): it bounds the
-// requests in flight to it and runs its circuit breaker (breaker.go). Every event must
-// reach all of its subscriptions before its offset can be committed, so an
-// endpoint that stops answering would otherwise hold every partition for the
-// delivery timeout per message. Once it is found unresponsive its
-// outstanding requests are abandoned and its deliveries fail fast, so the
-// partitions move on and healthy partners keep their throughput.
+// endpoint schedules the requests to one partner origin
+// (scheme://host:port): it holds them to the endpoint's adaptive
+// concurrency limit (limit.go) and, once the partner has answered 429, to
+// its rate (rate.go); it keeps a short queue of what may wait in memory for
+// it, pauses it for a Retry-After, and runs its circuit breaker
+// (breaker.go).
+//
+// What the endpoint cannot take now is refused at once rather than left
+// waiting: PausedError while the partner asked for a pause, BusyError when
+// its queue is full, ErrCircuitOpen while it is down. The first two are
+// deferred through the retry tiers with their attempts unchanged, so one
+// partner's pace never holds the source partitions, and so never another
+// partner's deliveries. A request admitted keeps its delivery.timeout,
+// whatever else is waiting: nothing is abandoned to make room.
 type endpoint struct {
-	limit    int // slots: requests in flight at most
-	cfg      config.Breaker
+	cfg      endpointConfig
 	now      func() time.Time
 	onChange func(to circuitState, reason string)
+	onEvent  func(what, detail string)
 
 	mu       sync.Mutex
 	state    circuitState
 	failures int       // consecutive
 	openedAt time.Time // when the circuit last opened
 	probing  bool      // a half-open probe is in flight
-	// Slots are a count and a queue rather than a buffered channel: with
-	// more requests than slots (the bench's fast run has two per slot), a
+	lim      *concurrencyLimit
+	rate     *rateControl
+	// Slots are a count and a queue rather than a buffered channel: a
 	// waiter parks on a channel of its own and is handed a freed slot, where
-	// waiting on the shared slot channel and a shared "opened" channel made
-	// every wake-up lock and dequeue hundreds of waiters (1.9% of CPU).
+	// waiting on a shared channel made every wake-up lock and dequeue
+	// hundreds of waiters (1.9% of CPU in the fast bench).
 	active   int        // slots held
 	waiting  waiterList // requests waiting for a slot, oldest first
 	inflight permitList
 	// pausedUntil is when a partner that answered 429, or 503 with
 	// Retry-After, takes requests again; none is sent to it before.
 	pausedUntil time.Time
+	// nextFree is the next time a deferred delivery is booked to come back:
+	// deferrals are spaced at the endpoint's capacity, so they return about
+	// when it can take them rather than all at once.
+	nextFree time.Time
 	// lastSign is the last sign of life: an answer, or the moment the
 	// endpoint went from idle to busy.
 	lastSign time.Time
 	watching bool // the stall watchdog is armed
+	// silent: requests outstanding and none answered for stall_timeout.
+	// Nothing more waits in memory for the endpoint until it answers.
+	silent bool
+	pacing bool // a timer will dispatch the queue when the rate allows
 }
 
-func newEndpoint(concurrency int, cfg config.Breaker, now func() time.Time, onChange func(circuitState, string)) *endpoint {
+// endpointConfig is what every endpoint of a Sender shares.
+type endpointConfig struct {
+	ceiling  int // delivery.endpoint_concurrency
+	floor    int // the lowest the adaptive limit goes
+	maxQueue int // the most requests that may wait in memory for one endpoint
+	timeout  time.Duration
+	breaker  config.Breaker
+}
+
+const (
+	// queueHorizon: an endpoint's queue holds what it is expected to
+	// take in this long at its recent pace; more is deferred.
+	queueHorizon = time.Second
+	// minDeferral is the earliest a deferred delivery comes back: the
+	// shortest delay tier.
+	minDeferral = time.Second
+	// limitFloor is the lowest the adaptive concurrency limit goes.
+	limitFloor = 4
+)
+
+func newEndpoint(cfg endpointConfig, now func() time.Time, onChange func(circuitState, string), onEvent func(string, string)) *endpoint {
+	if cfg.floor <= 0 {
+		cfg.floor = min(limitFloor, cfg.ceiling)
+	}
 	return &endpoint{
-		limit:    concurrency,
 		cfg:      cfg,
 		now:      now,
 		onChange: onChange,
+		onEvent:  onEvent,
+		lim:      newConcurrencyLimit(cfg.floor, cfg.ceiling),
+		rate:     newRateControl(),
 	}
 }
 
@@ -57,23 +98,25 @@ func newEndpoint(concurrency int, cfg config.Breaker, now func() time.Time, onCh
 type permit struct {
 	e     *endpoint
 	probe bool
+	start time.Time
 	// guarded by e.mu:
-	prev, next *permit            // in e.inflight
-	cancel     context.CancelFunc // the request's, once bound
-	abandoned  bool               // the endpoint was found unresponsive meanwhile
+	prev, next *permit // in e.inflight
 }
 
-// permitList is the endpoint's outstanding requests: an intrusive list, so
-// a request's start and end cost no map insert and delete.
+// permitList is the endpoint's outstanding requests, newest first: an
+// intrusive list, so a request's start and end cost no map insert and
+// delete, and the oldest is at hand (the tail).
 type permitList struct {
-	head *permit
-	n    int
+	head, tail *permit
+	n          int
 }
 
 func (l *permitList) add(p *permit) {
 	p.next = l.head
 	if l.head != nil {
 		l.head.prev = p
+	} else {
+		l.tail = p
 	}
 	l.head = p
 	l.n++
@@ -87,15 +130,16 @@ func (l *permitList) remove(p *permit) {
 	}
 	if p.next != nil {
 		p.next.prev = p.prev
+	} else {
+		l.tail = p.prev
 	}
 	p.prev, p.next = nil, nil
 	l.n--
 }
 
 // waiter is a request waiting for a slot. Once ready is closed, exactly one
-// of p (the slot was handed to it) and err (the circuit opened) is set.
+// of p (the slot was handed to it) and err (refused meanwhile) is set.
 type waiter struct {
-	probe      bool
 	ready      chan struct{}
 	p          *permit
 	err        error
@@ -103,7 +147,10 @@ type waiter struct {
 }
 
 // waiterList is a FIFO of waiters.
-type waiterList struct{ head, tail *waiter }
+type waiterList struct {
+	head, tail *waiter
+	n          int
+}
 
 func (l *waiterList) push(w *waiter) {
 	w.prev = l.tail
@@ -113,6 +160,7 @@ func (l *waiterList) push(w *waiter) {
 		l.head = w
 	}
 	l.tail = w
+	l.n++
 }
 
 func (l *waiterList) remove(w *waiter) {
@@ -127,15 +175,19 @@ func (l *waiterList) remove(w *waiter) {
 		l.tail = w.prev
 	}
 	w.prev, w.next = nil, nil
+	l.n--
 }
 
-// acquire admits a request, waiting for a free slot while the endpoint's
-// circuit is closed. It fails fast with ErrCircuitOpen when the circuit is
-// open (or opens while waiting; a waiting probe keeps waiting: it is how
-// the circuit finds out).
+// acquire admits a request: at once when the endpoint has room under its
+// limit and rate, after a wait in its queue when the queue has room, and
+// otherwise not at all: PausedError during a pause, BusyError when the
+// queue is full, ErrCircuitOpen while the circuit is open. A half-open
+// probe goes at once; it holds nothing but itself.
 func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 	e.mu.Lock()
-	if until := e.pausedUntil; e.now().Before(until) {
+	now := e.now()
+	if now.Before(e.pausedUntil) {
+		until := e.reserveLocked(now)
 		e.mu.Unlock()
 		return nil, &PausedError{Until: until}
 	}
@@ -144,14 +196,28 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 		e.mu.Unlock()
 		return nil, err
 	}
-	if e.active < e.limit {
+	if probe {
 		e.active++
-		p := e.startLocked(probe)
+		p := e.startLocked(true)
 		e.mu.Unlock()
 		return p, nil
 	}
-	w := &waiter{probe: probe, ready: make(chan struct{})}
+	if e.waiting.n == 0 && e.active < e.lim.limit() {
+		if ok, _ := e.rate.take(now); ok {
+			e.active++
+			p := e.startLocked(false)
+			e.mu.Unlock()
+			return p, nil
+		}
+	}
+	if e.waiting.n >= e.queueCapLocked(now) {
+		until := e.reserveLocked(now)
+		e.mu.Unlock()
+		return nil, &BusyError{Until: until}
+	}
+	w := &waiter{ready: make(chan struct{})}
 	e.waiting.push(w)
+	e.dispatchLocked()
 	e.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -164,114 +230,225 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 	case <-w.ready: // served meanwhile: give the slot back
 		if w.p != nil {
 			e.inflight.remove(w.p)
-			e.freeSlotLocked()
+			e.active--
+			e.dispatchLocked()
 		}
 	default:
 		e.waiting.remove(w)
 	}
-	if probe {
-		e.probing = false
-	}
 	return nil, ctx.Err()
 }
 
-// freeSlotLocked hands a freed slot to the oldest waiter, or returns it.
-func (e *endpoint) freeSlotLocked() {
-	if w := e.waiting.head; w != nil {
-		e.waiting.remove(w)
-		if !w.probe && e.state != closed {
-			// Not reached: waiters are failed when the circuit opens, and
-			// none but a probe is admitted until it closes. Kept as a guard.
-			w.err = ErrCircuitOpen
-			close(w.ready)
-			e.freeSlotLocked()
+// queueCapLocked is how many requests may wait in memory for the endpoint
+// now: what it is expected to take within queueHorizon at its capacity,
+// none while it is silent, at most maxQueue.
+func (e *endpoint) queueCapLocked(now time.Time) int {
+	if e.silent {
+		return 0
+	}
+	return int(min(e.capacityLocked(now)*queueHorizon.Seconds(), float64(e.cfg.maxQueue)))
+}
+
+// capacityLocked is how many requests a second the endpoint is expected to
+// take: its limit over its round-trip time, or its rate when it is paced.
+func (e *endpoint) capacityLocked(now time.Time) float64 {
+	c := float64(e.lim.limit()) / e.rttLocked(now).Seconds()
+	if r := e.rate.rate(); r > 0 {
+		c = min(c, r)
+	}
+	return c
+}
+
+// reserveLocked books the time a delivery refused now should come back:
+// the endpoint's next free turn at its capacity, at least minDeferral from
+// now and not before a pause ends. Successive bookings are spaced by one
+// turn, so deferred deliveries come back about when the endpoint can take
+// them rather than all at once.
+func (e *endpoint) reserveLocked(now time.Time) time.Time {
+	at := now.Add(minDeferral)
+	for _, t := range [...]time.Time{e.nextFree, e.pausedUntil} {
+		if t.After(at) {
+			at = t
+		}
+	}
+	e.nextFree = at.Add(time.Duration(float64(time.Second) / max(e.capacityLocked(now), 0.01)))
+	return at
+}
+
+// rttLocked is the endpoint's round-trip time as far as it is known: the
+// median of its recent answers, or how long its oldest outstanding request
+// has waited if that is longer (a partner that stopped answering); at least
+// 10 ms. Before any answer it is only the latter: a new endpoint is taken
+// to be fast until it shows otherwise.
+func (e *endpoint) rttLocked(now time.Time) time.Duration {
+	rtt, _ := e.lim.medianRTT()
+	if p := e.inflight.tail; p != nil {
+		rtt = max(rtt, now.Sub(p.start))
+	}
+	return max(rtt, 10*time.Millisecond)
+}
+
+// dispatchLocked hands free slots to the oldest waiters while the limit
+// and the rate allow; when only the rate holds them back, it arms a timer
+// for when it will not.
+func (e *endpoint) dispatchLocked() {
+	for e.waiting.head != nil && e.active < e.lim.limit() {
+		now := e.now()
+		ok, wait := e.rate.take(now)
+		if !ok {
+			if !e.pacing {
+				e.pacing = true
+				time.AfterFunc(wait, e.paced)
+			}
 			return
 		}
-		w.p = e.startLocked(w.probe)
+		w := e.waiting.head
+		e.waiting.remove(w)
+		e.active++
+		w.p = e.startLocked(false)
 		close(w.ready)
-		return
 	}
-	e.active--
+}
+
+func (e *endpoint) paced() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pacing = false
+	e.dispatchLocked()
+}
+
+// refuseWaitersLocked turns every waiter away with err, or, when err is
+// nil, with a BusyError booked for later.
+func (e *endpoint) refuseWaitersLocked(err error) {
+	now := e.now()
+	for w := e.waiting.head; w != nil; {
+		next := w.next
+		e.waiting.remove(w)
+		w.err = err
+		if err == nil {
+			w.err = &BusyError{Until: e.reserveLocked(now)}
+		}
+		close(w.ready)
+		w = next
+	}
 }
 
 func (e *endpoint) startLocked(probe bool) *permit {
-	p := &permit{e: e, probe: probe}
+	now := e.now()
+	p := &permit{e: e, probe: probe, start: now}
 	if e.inflight.n == 0 {
-		e.lastSign = e.now() // busy from now: the stall clock starts
+		e.lastSign = now // busy from now: the stall clock starts
 	}
 	e.inflight.add(p)
 	if !e.watching {
 		e.watching = true
-		time.AfterFunc(e.cfg.StallTimeout, e.watch)
+		time.AfterFunc(e.cfg.breaker.StallTimeout, e.watch)
 	}
 	return p
 }
 
-// bind attaches the request's cancel func, so a stall can abandon it.
-func (p *permit) bind(cancel context.CancelFunc) {
-	p.e.mu.Lock()
-	p.cancel = cancel
-	abandoned := p.abandoned
-	p.e.mu.Unlock()
-	if abandoned {
-		cancel()
-	}
+// answer is what a finished request tells its endpoint.
+type answer struct {
+	breaker outcome     // for the circuit
+	limit   limitSignal // for the concurrency limit
+	// throttled: a 429. accepted: any other answer from the partner. Both
+	// false: no answer (a timeout, a transport error), or not sent.
+	throttled, accepted bool
+	// pause is how long the partner asked for no requests (a 429, or a 503
+	// with Retry-After); zero for none.
+	pause time.Duration
 }
 
-// wasAbandoned reports whether the request was abandoned by a stall.
-func (p *permit) wasAbandoned() bool {
-	p.e.mu.Lock()
-	defer p.e.mu.Unlock()
-	return p.abandoned
-}
-
-// done records the outcome of an admitted request and frees its slot; a
-// pause longer than zero is the partner asking for no requests for that
-// long (a 429, or a 503 with Retry-After). It reports whether the request
-// had been abandoned by a stall.
-func (p *permit) done(o outcome, pause time.Duration) (abandoned bool) {
+// done records the outcome of an admitted request and frees its slot.
+func (p *permit) done(a answer) {
 	e := p.e
 	e.mu.Lock()
-	if pause > 0 {
-		if until := e.now().Add(pause); until.After(e.pausedUntil) {
+	defer e.mu.Unlock()
+	now := e.now()
+	if a.pause > 0 {
+		if until := now.Add(a.pause); until.After(e.pausedUntil) {
+			if !now.Before(e.pausedUntil) {
+				e.event("paused", "the partner asked for a pause until "+until.UTC().Format(time.RFC3339))
+			}
 			e.pausedUntil = until
+			// What waits now would only be refused when its turn came.
+			e.refuseWaitersLocked(&PausedError{Until: until})
 		}
 	}
-	e.inflight.remove(p)
-	abandoned = p.abandoned
-	if o != timedOut && !abandoned {
-		e.lastSign = e.now()
+	switch {
+	case a.throttled:
+		limited := e.rate.rate() > 0
+		e.rate.throttled(now)
+		if !limited && e.rate.rate() > 0 {
+			e.event("throttled", "answered 429: requests now paced")
+		}
+	case a.accepted:
+		limited := e.rate.rate() > 0
+		e.rate.accepted(now)
+		if limited && e.rate.rate() == 0 {
+			e.event("unthrottled", "no 429 for a while: requests no longer paced")
+		}
 	}
-	e.recordLocked(p.probe, o)
-	e.freeSlotLocked()
-	e.mu.Unlock()
-	return abandoned
+	e.lim.observe(now, limitSample{rtt: now.Sub(p.start), inFlight: e.inflight.n, signal: a.limit})
+	e.inflight.remove(p)
+	if a.breaker != timedOut {
+		e.lastSign = now
+		if e.silent {
+			e.silent = false
+			e.event("answering", "the endpoint answers again")
+		}
+	}
+	e.recordLocked(p.probe, a.breaker)
+	e.active--
+	e.dispatchLocked()
 }
 
-// PausedError is a delivery not attempted because its endpoint asked for a
-// pause (429, or 503 with Retry-After) that lasts until Until.
+func (e *endpoint) event(what, detail string) {
+	if e.onEvent != nil {
+		e.onEvent(what, detail)
+	}
+}
+
+// queued is how many requests wait for the endpoint.
+func (e *endpoint) queued() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.waiting.n
+}
+
+// PausedError is a delivery not sent because its endpoint asked for a
+// pause (429, or 503 with Retry-After); Until is when it should go again.
 type PausedError struct{ Until time.Time }
 
 func (e *PausedError) Error() string {
-	return "not sent: the endpoint asked for a pause (429 or 503 with Retry-After) until " + e.Until.UTC().Format(time.RFC3339)
+	return "not sent: the endpoint asked for a pause (429 or 503 with Retry-After); deferred until " + e.Until.UTC().Format(time.RFC3339)
+}
+
+// BusyError is a delivery not sent because its endpoint has as much as it
+// can take within a second already waiting (or answers nothing at the
+// moment); Until is the turn booked for it.
+type BusyError struct{ Until time.Time }
+
+func (e *BusyError) Error() string {
+	return "not sent: the endpoint has its fill waiting; deferred until " + e.Until.UTC().Format(time.RFC3339)
 }
 
 // endpoints holds one endpoint per origin, found by URL without parsing
 // it on every delivery.
 type endpoints struct {
-	concurrency int
-	breaker     config.Breaker
-	now         func() time.Time
-	onChange    func(origin string, to circuitState, reason string)
+	cfg      endpointConfig
+	now      func() time.Time
+	onChange func(origin string, to circuitState, reason string)
+	onEvent  func(origin, what, detail string)
 
 	mu       sync.RWMutex
 	byURL    map[string]*endpoint
 	byOrigin map[string]*endpoint
 }
 
-func newEndpoints(concurrency int, breaker config.Breaker, onChange func(string, circuitState, string)) *endpoints {
+func newEndpoints(cfg endpointConfig, onChange func(string, circuitState, string), onEvent func(origin, what, detail string)) *endpoints {
 	return &endpoints{
-		concurrency: concurrency, breaker: breaker, now: time.Now, onChange: onChange,
+		cfg: cfg, now: time.Now, onChange: onChange, onEvent: onEvent,
 		byURL: map[string]*endpoint{}, byOrigin: map[string]*endpoint{},
 	}
 }
@@ -288,9 +465,13 @@ func (es *endpoints) get(rawURL string) *endpoint {
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	if e, ok = es.byOrigin[key]; !ok {
-		e = newEndpoint(es.concurrency, es.breaker, es.now, func(to circuitState, reason string) {
+		e = newEndpoint(es.cfg, es.now, func(to circuitState, reason string) {
 			if es.onChange != nil {
 				es.onChange(key, to, reason)
+			}
+		}, func(what, detail string) {
+			if es.onEvent != nil {
+				es.onEvent(key, what, detail)
 			}
 		})
 		es.byOrigin[key] = e

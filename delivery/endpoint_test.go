@@ -27,61 +27,80 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// A partner that never answers costs the healthy partner nothing once its
-// circuit opens: its deliveries fail fast instead of each waiting for the
-// (here 30 s) timeout.
-func TestDeadEndpointDoesNotHoldHealthyOne(t *testing.T) {
+// A partner that stops answering holds only its own requests: the healthy
+// partner's 200 deliveries all complete while the hung one's are still
+// outstanding; the hung one got no more than its concurrency limit at once,
+// and once its requests have gone unanswered for a while, further
+// deliveries to it are refused at once as BusyError (to be deferred)
+// instead of queueing behind them. Nothing sent to it is abandoned: when it
+// answers, the requests it held succeed.
+func TestHungEndpointDoesNotHoldHealthyOne(t *testing.T) {
 	release := make(chan struct{})
-	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var hungHits atomic.Int64
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hungHits.Add(1)
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	}))
-	defer dead.Close()
-	defer close(release)
+	defer hung.Close()
 	var healthyHits atomic.Int64
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { healthyHits.Add(1) }))
 	defer healthy.Close()
 
 	cfg := config.Defaults().Delivery
-	cfg.Timeout = 30 * time.Second
+	cfg.Timeout = time.Minute
 	cfg.AllowedCIDRs = []string{"127.0.0.0/8"} // httptest servers
 	cfg.EndpointConcurrency = 8
-	cfg.Breaker.StallTimeout = 200 * time.Millisecond
-	cfg.Breaker.StallRequests = 4
-	circuits := &circuitLog{}
-	s := NewSender(cfg, zap.NewNop(), circuits)
+	s := NewSender(cfg, zap.NewNop(), nil)
 	defer s.Close()
 
-	start := time.Now()
-	var wg sync.WaitGroup
-	var deadFailed atomic.Int64
-	for i := 0; i < 200; i++ {
-		wg.Add(2)
+	var hungWG, healthyWG sync.WaitGroup
+	var hungOK atomic.Int64
+	for range 50 {
+		hungWG.Add(1)
 		go func() {
-			defer wg.Done()
-			if res := s.Send(context.Background(), Endpoint{URL: dead.URL}, []byte(`{}`)); !res.OK() {
-				deadFailed.Add(1)
+			defer hungWG.Done()
+			if res := s.Send(context.Background(), Endpoint{URL: hung.URL}, []byte(`{}`)); res.OK() {
+				hungOK.Add(1)
 			}
 		}()
+	}
+	for range 200 {
+		healthyWG.Add(1)
 		go func() {
-			defer wg.Done()
+			defer healthyWG.Done()
 			s.Send(context.Background(), Endpoint{URL: healthy.URL}, []byte(`{}`))
 		}()
 	}
-	wg.Wait()
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("deliveries took %s beside a dead endpoint", took)
+	healthyWG.Wait()
+	if healthyHits.Load() != 200 {
+		close(release)
+		t.Fatalf("healthy partner got %d of 200 while the hung one held its requests", healthyHits.Load())
 	}
-	if healthyHits.Load() != 200 || deadFailed.Load() != 200 {
-		t.Fatalf("healthy %d/200 delivered, dead %d/200 failed", healthyHits.Load(), deadFailed.Load())
+	for hungHits.Load() < int64(cfg.EndpointConcurrency) {
+		time.Sleep(time.Millisecond)
 	}
-	if got := circuits.get(dead.URL); got != "open" {
-		t.Fatalf("dead endpoint's circuit recorded as %q, want open", got)
+	// Unanswered for 300 ms, 8 requests: a capacity of about 27/s, so the
+	// 42 queued are more than a second's worth and nothing more may wait.
+	time.Sleep(300 * time.Millisecond)
+	busy := 0
+	for range 10 {
+		if res := s.Send(context.Background(), Endpoint{URL: hung.URL}, []byte(`{}`)); errors.As(res.Err, new(*BusyError)) {
+			busy++
+		}
 	}
-	if got := circuits.get(healthy.URL); got != "" {
-		t.Fatalf("healthy endpoint's circuit recorded as %q", got)
+	if n := hungHits.Load(); n != int64(cfg.EndpointConcurrency) {
+		t.Errorf("the hung partner got %d requests at once, want its limit of %d", n, cfg.EndpointConcurrency)
+	}
+	close(release)
+	hungWG.Wait()
+	if busy != 10 {
+		t.Errorf("%d of 10 deliveries to the hung partner refused as busy, want all", busy)
+	}
+	if hungOK.Load() != 50 {
+		t.Errorf("%d of the 50 requests sent or queued before succeeded once it answered, want all", hungOK.Load())
 	}
 }
 
@@ -109,7 +128,8 @@ func (c *circuitLog) get(endpoint string) string {
 // a slot frees up; once the circuit has closed again, requests wait again.
 func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
-	e := newEndpoint(1, config.Breaker{Failures: 1, StallTimeout: time.Hour, StallRequests: 1, Cooldown: time.Second}, clk.now, nil)
+	e := newEndpoint(endpointConfig{ceiling: 1, maxQueue: 10, timeout: 10 * time.Millisecond,
+		breaker: config.Breaker{Failures: 1, StallTimeout: time.Hour, StallRequests: 1, Cooldown: time.Second}}, clk.now, nil, nil)
 	ctx := context.Background()
 	for round := range 2 {
 		held, err := e.acquire(ctx)
@@ -120,7 +140,7 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 		go func() {
 			p, err := e.acquire(ctx)
 			if err == nil {
-				p.done(succeeded, 0)
+				p.done(answer{breaker: succeeded})
 			}
 			waited <- err
 		}()
@@ -130,7 +150,7 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 		e.mu.Lock()
-		e.tripLocked()
+		e.openLocked("test")
 		e.mu.Unlock()
 		select {
 		case err := <-waited:
@@ -140,14 +160,14 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 		case <-time.After(time.Second):
 			t.Fatalf("round %d: waiting request not woken by the circuit opening", round)
 		}
-		held.done(failed, 0)
+		held.done(answer{breaker: failed})
 		// Cool down, then a successful probe closes the circuit.
 		clk.add(2 * time.Second)
 		probe, err := e.acquire(ctx)
 		if err != nil || !probe.probe {
 			t.Fatalf("round %d: probe %v %v", round, probe, err)
 		}
-		probe.done(succeeded, 0)
+		probe.done(answer{breaker: succeeded})
 		if e.State() != closed {
 			t.Fatalf("round %d: state %s after a successful probe", round, e.State())
 		}
@@ -157,7 +177,8 @@ func TestWaitingRequestFailsWhenCircuitOpens(t *testing.T) {
 // A waiter that gives up (its context ends) leaves the queue, and slots are
 // neither lost nor doubled whether or not it was handed one meanwhile.
 func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
-	e := newEndpoint(2, config.Breaker{Failures: 100, StallTimeout: time.Hour, StallRequests: 100, Cooldown: time.Second}, time.Now, nil)
+	e := newEndpoint(endpointConfig{ceiling: 2, maxQueue: 1000, timeout: 10 * time.Millisecond,
+		breaker: config.Breaker{Failures: 100, StallTimeout: time.Hour, StallRequests: 100, Cooldown: time.Second}}, time.Now, nil, nil)
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Add(1)
@@ -167,7 +188,7 @@ func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
 			defer cancel()
 			if p, err := e.acquire(ctx); err == nil {
 				time.Sleep(50 * time.Microsecond)
-				p.done(succeeded, 0)
+				p.done(answer{breaker: succeeded})
 			}
 		}()
 	}
@@ -191,6 +212,6 @@ func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
 	if _, err := e.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("third request with 2 slots: %v", err)
 	}
-	a.done(succeeded, 0)
-	b.done(succeeded, 0)
+	a.done(answer{breaker: succeeded})
+	b.done(answer{breaker: succeeded})
 }

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +26,11 @@ var (
 	_ Poster  = (*Sender)(nil)
 )
 
-// Fanout delivers an event to every matching subscription, in parallel, and
-// settles each failure: retry topic, or dead-letter topic.
+// Fanout hands an event's deliveries to its matching subscriptions over to
+// the endpoints' schedulers and settles each result: delivered, deferred or
+// retried through the retry tiers, or dead-lettered. Deliveries of one
+// (subscription, key) go out one at a time and in order; everything else
+// goes in parallel, each subscription at its own endpoint's pace.
 type Fanout struct {
 	match   Matcher
 	post    Poster
@@ -36,34 +38,19 @@ type Fanout struct {
 	log     *zap.Logger
 	now     func() time.Time
 	workers *workers
-	calls   sync.Pool // of *fanoutCall
-}
-
-// fanoutCall is one event's deliveries to its subscriptions after the
-// first, run on the fan-out's workers while the caller delivers to the
-// first. It is reused from call to call (a fresh closure, WaitGroup and
-// copy of the event cost 3 allocations per event), so it is only valid
-// until Deliver returns; its context is Deliver's, held for no longer.
-type fanoutCall struct {
-	f    *Fanout
-	ctx  context.Context
-	ev   event.Event
-	subs []*subscriptions.Subscription
-	next atomic.Int32 // index of the next subscription to deliver to
-	wg   sync.WaitGroup
-	run  func() // c.deliverNext, bound once
-}
-
-func (c *fanoutCall) deliverNext() {
-	defer c.wg.Done()
-	c.f.deliverOne(c.ctx, c.ev, c.subs[c.next.Add(1)])
+	seq     *sequencer
 }
 
 // NewFanout wires the delivery path: matches from m, requests through p,
 // results settled by s.
 func NewFanout(m Matcher, p Poster, s *Settler, log *zap.Logger) *Fanout {
-	return &Fanout{match: m, post: p, settler: s, log: log, now: time.Now, workers: newWorkers()}
+	w := newWorkers()
+	return &Fanout{match: m, post: p, settler: s, log: log, now: time.Now, workers: w, seq: newSequencer(w)}
 }
+
+// Released tells the fan-out the process no longer reads a source
+// partition (consumer.PartitionWatcher).
+func (f *Fanout) Released(topic string, partition int) { f.settler.Released(topic, partition) }
 
 // Close stops the fan-out's idle goroutines once no delivery is running.
 func (f *Fanout) Close() { f.workers.close() }
@@ -72,41 +59,59 @@ func (f *Fanout) Close() { f.workers.close() }
 func (f *Fanout) Stats() *Stats { return f.settler.Stats() }
 
 // Deliver sends ev to each subscription it matches and returns when every
-// attempt is over and every failure is settled (retry or dead letter).
+// delivery is settled.
 func (f *Fanout) Deliver(ctx context.Context, ev event.Event) {
+	ch := make(chan struct{})
+	f.Submit(ctx, ev, func(bool) { close(ch) })
+	<-ch
+}
+
+// fanoutCall counts one event's deliveries still to settle.
+type fanoutCall struct {
+	pending   atomic.Int32
+	unsettled atomic.Bool
+	done      func(settled bool)
+}
+
+func (c *fanoutCall) finish(settled bool) {
+	if !settled {
+		c.unsettled.Store(true)
+	}
+	if c.pending.Add(-1) == 0 {
+		c.done(!c.unsettled.Load())
+	}
+}
+
+// Submit hands ev's deliveries over and returns without waiting for any.
+// done is called once, when every delivery is settled (settled true), or
+// when one could not be because ctx ended (false: the message must not be
+// committed). ctx must outlive the deliveries.
+func (f *Fanout) Submit(ctx context.Context, ev event.Event, done func(settled bool)) {
 	subs := f.match.Match(ev)
-	switch len(subs) {
-	case 0:
+	if len(subs) == 0 {
 		f.settler.stats.Unmatched.Add(1)
 		if ce := f.log.Check(zap.DebugLevel, "no subscription matches event"); ce != nil {
 			ce.Write(eventFields(ev)...)
 		}
-		return
-	case 1:
-		f.deliverOne(ctx, ev, subs[0])
+		done(true)
 		return
 	}
-	c, _ := f.calls.Get().(*fanoutCall)
-	if c == nil {
-		c = &fanoutCall{f: f}
-		c.run = c.deliverNext
+	c := &fanoutCall{done: done}
+	c.pending.Store(int32(len(subs)))
+	for _, sub := range subs {
+		f.seq.run(seqKey{sub.ID, ev.Source.Key}, func() {
+			c.finish(f.deliverOne(ctx, ev, sub))
+		})
 	}
-	c.ctx, c.ev, c.subs = ctx, ev, subs
-	c.next.Store(0)
-	c.wg.Add(len(subs) - 1)
-	for range subs[1:] {
-		f.workers.run(c.run)
-	}
-	f.deliverOne(ctx, ev, subs[0])
-	c.wg.Wait()
-	c.ctx, c.ev, c.subs = nil, event.Event{}, nil
-	f.calls.Put(c)
 }
 
-func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription) {
-	d := Delivery{Record: newRecord(ev, sub.ID), Sub: sub, CampaignID: ev.CampaignID, EventTime: ev.Source.Time}
+func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription) bool {
+	d := Delivery{Record: newRecord(ev, sub.ID), Sub: sub, CampaignID: ev.CampaignID, EventTime: ev.Source.Time, fromSource: true}
+	if behind, prevDue := f.settler.chains.waiting(ctx, &d); behind {
+		return f.settler.Follow(ctx, &d, prevDue)
+	}
 	res := f.post.Send(ctx, EndpointOf(sub, d.WebhookID, f.now()), ev.Body)
-	f.settler.Settle(ctx, &d, res)
+	return f.settler.Settle(ctx, &d, res)
 }
 
 func eventFields(ev event.Event) []zap.Field {

@@ -140,15 +140,21 @@ func (c *concurrencyLimit) cut(now time.Time, to int) {
 	c.lastCut = now
 }
 
-// epoch is how long after a cut further losses are taken as the same
-// incident: the median rtt, at least limitMinEpoch.
-func (c *concurrencyLimit) epoch() time.Duration {
+// medianRTT is the median of the recent rtts; false before any.
+func (c *concurrencyLimit) medianRTT() (time.Duration, bool) {
 	if c.nRTT == 0 {
-		return limitMinEpoch
+		return 0, false
 	}
 	var buf [limitRTTs]time.Duration
 	r := buf[:c.nRTT]
 	copy(r, c.rtts[:c.nRTT])
 	slices.Sort(r)
-	return max(r[len(r)/2], limitMinEpoch)
+	return r[len(r)/2], true
+}
+
+// epoch is how long after a cut further losses are taken as the same
+// incident: the median rtt, at least limitMinEpoch.
+func (c *concurrencyLimit) epoch() time.Duration {
+	m, _ := c.medianRTT()
+	return max(m, limitMinEpoch)
 }

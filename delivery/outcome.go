@@ -67,11 +67,11 @@ func (p Policy) Judge(res Result, attempt, subscriptionMax int) Verdict {
 	if res.OK() {
 		return Verdict{Attempt: Succeeded, Next: Succeeded}
 	}
-	var paused *PausedError
-	if errors.As(res.Err, &paused) {
+	if until, ok := notSent(res.Err); ok {
 		// Not an attempt, in either backpressure mode: the endpoint asked
-		// for the pause, and this delivery was never offered to it.
-		return Verdict{Attempt: NumOutcomes, Next: Deferred, Backoff: time.Until(paused.Until)}
+		// for a pause, or has its fill waiting, and this delivery was never
+		// offered to it.
+		return Verdict{Attempt: NumOutcomes, Next: Deferred, Backoff: time.Until(until)}
 	}
 	if res.Backpressure() && !p.strict {
 		return Verdict{Attempt: Throttled, Next: Deferred, Backoff: p.pause(res)}
@@ -97,6 +97,20 @@ func (p Policy) Judge(res Result, attempt, subscriptionMax int) Verdict {
 		v.Reason = ReasonNotRetryable
 	}
 	return v
+}
+
+// notSent reports whether err is a delivery its endpoint could not take
+// now (PausedError, BusyError), and when it should go again.
+func notSent(err error) (time.Time, bool) {
+	var paused *PausedError
+	if errors.As(err, &paused) {
+		return paused.Until, true
+	}
+	var busy *BusyError
+	if errors.As(err, &busy) {
+		return busy.Until, true
+	}
+	return time.Time{}, false
 }
 
 // maxDeferral is how long a delivery may keep being deferred by a partner

@@ -78,7 +78,7 @@ func (p Policy) Retryable(res Result) bool {
 		return false // it would be refused again
 	case errors.Is(res.Err, ErrCircuitOpen):
 		return p.circuit
-	case errors.Is(res.Err, ErrTimeout), errors.Is(res.Err, errStalled):
+	case errors.Is(res.Err, ErrTimeout):
 		return p.timeout
 	case res.Status == 0:
 		return p.transport

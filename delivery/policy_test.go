@@ -21,7 +21,6 @@ func TestPolicyRetryableDefaults(t *testing.T) {
 		{"success", Result{Status: 200}, false},
 		{"transport", Result{Err: errors.New("transport: connection refused")}, true},
 		{"timeout", Result{Err: ErrTimeout}, true},
-		{"abandoned", Result{Err: errStalled}, true},
 		{"circuit open", Result{Err: ErrCircuitOpen}, true},
 		{"408", Result{Status: 408, Err: &StatusError{408}}, true},
 		{"429", Result{Status: 429, Err: &StatusError{429}}, true},

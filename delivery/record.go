@@ -31,6 +31,13 @@ type Record struct {
 	// attempts. FirstDeferredAt is the first of them.
 	Deferrals       int       `json:"deferrals,omitempty"`
 	FirstDeferredAt time.Time `json:"first_deferred_at,omitzero"`
+	// ChainPrev, when set, makes the record a member of its (subscription,
+	// key)'s chain (package order): the source offset of the member before
+	// it, which must be settled before this one goes out.
+	ChainPrev *int64 `json:"chain_prev,omitempty"`
+	// ChainWaits counts the times it was read back before its prev was
+	// settled.
+	ChainWaits int `json:"chain_waits,omitempty"`
 	// Reason says why a dead letter is dead: not_retried (retries off, or a
 	// failure the policy does not retry), retries_exhausted, endpoint_gone,
 	// subscription_unavailable, address_blocked (refused by the egress

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/unibo/webhookd/order"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
@@ -22,12 +23,25 @@ type Redeliverer struct {
 	post    Poster
 	settler *Settler
 	now     func() time.Time
+	workers *workers
+	seq     *sequencer
 }
 
 // NewRedeliverer builds the redelivery path on the source's poster and
 // settler.
 func NewRedeliverer(subs SubscriptionGetter, p Poster, s *Settler) *Redeliverer {
-	return &Redeliverer{subs: subs, post: p, settler: s, now: time.Now}
+	w := newWorkers()
+	return &Redeliverer{subs: subs, post: p, settler: s, now: time.Now, workers: w, seq: newSequencer(w)}
+}
+
+// Close stops the redeliverer's idle goroutines once none is running.
+func (r *Redeliverer) Close() { r.workers.close() }
+
+// Submit redelivers rec without waiting: records of one (subscription,
+// key) one at a time, in the order handed over, each at its endpoint's
+// pace. done reports, once, whether rec is settled.
+func (r *Redeliverer) Submit(ctx context.Context, rec Record, done func(settled bool)) {
+	r.seq.run(seqKey{rec.SubscriptionID, rec.Source.Key}, func() { done(r.Redeliver(ctx, rec)) })
 }
 
 // Redeliver attempts rec once and settles the result. A record whose
@@ -39,6 +53,12 @@ func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
 	d := Delivery{Record: rec, Sub: sub}
 	if !ok || !sub.Enabled {
 		return r.settler.Unavailable(ctx, &d)
+	}
+	switch r.settler.chains.gate(ctx, &d.Record) {
+	case order.GateDrop:
+		return true // settled already: a duplicate of a record delivered or dead-lettered
+	case order.GateWait:
+		return r.settler.Wait(ctx, &d)
 	}
 	res := r.post.Send(ctx, EndpointOf(sub, rec.WebhookID, r.now()), rec.Body)
 	return r.settler.Settle(ctx, &d, res)

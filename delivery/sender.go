@@ -102,9 +102,10 @@ func (e *SigningError) Unwrap() error { return e.Err }
 // configured delivery timeout.
 var ErrTimeout = errors.New("delivery timed out")
 
-// Sender POSTs payloads over one shared keep-alive transport, at most
-// delivery.endpoint_concurrency at a time per endpoint, through each
-// endpoint's circuit breaker.
+// Sender POSTs payloads over one shared keep-alive transport, each
+// endpoint's requests scheduled by its endpoint (endpoint.go): an adaptive
+// concurrency limit of at most delivery.endpoint_concurrency, a rate once
+// it answered 429, its pauses and its circuit breaker.
 type Sender struct {
 	// transport sends each request as is, without an http.Client: the
 	// guide's contract is one POST to the subscribed URL, a 3xx being the
@@ -150,11 +151,18 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		timeout:       cfg.Timeout,
 		maxResp:       cfg.MaxResponseBytes,
 		retryAfterMax: cfg.Retry.RetryAfterMax,
-		endpoints: newEndpoints(cfg.EndpointConcurrency, cfg.Breaker, func(origin string, to circuitState, reason string) {
+		endpoints: newEndpoints(endpointConfig{
+			ceiling:  cfg.EndpointConcurrency,
+			maxQueue: cfg.EndpointQueue,
+			timeout:  cfg.Timeout,
+			breaker:  cfg.Breaker,
+		}, func(origin string, to circuitState, reason string) {
 			log.Warn("endpoint circuit "+to.String(), zap.String("endpoint", origin), zap.String("reason", reason))
 			if circuits != nil {
 				circuits.Circuit(origin, to != closed)
 			}
+		}, func(origin, what, detail string) {
+			log.Warn("endpoint "+what, zap.String("endpoint", origin), zap.String("reason", detail))
 		}),
 	}
 }
@@ -192,18 +200,34 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	if err != nil {
 		return Result{Duration: time.Since(start), Err: err}
 	}
-	// One context per request: the timeout starts once a slot is held, and
-	// the endpoint can cancel it if it is found stalled.
+	// One context per request: the timeout starts once a slot is held.
 	reqCtx, cancel := context.WithTimeout(ctx, s.timeout)
-	p.bind(cancel)
 	res := s.post(reqCtx, ep, body)
 	cancel()
 	res.Duration = time.Since(start)
-	// errStalled says the same to the breaker as the error it replaces.
-	if abandoned := p.done(classify(ctx, res), s.pause(res)); abandoned && res.Err != nil && !errors.Is(res.Err, ErrTimeout) {
-		res.Err = errStalled
-	}
+	p.done(s.answer(ctx, res))
 	return res
+}
+
+// answer is what res says about its endpoint.
+func (s *Sender) answer(ctx context.Context, res Result) answer {
+	a := answer{breaker: classify(ctx, res), pause: s.pause(res)}
+	a.throttled = res.Status == http.StatusTooManyRequests
+	a.accepted = res.Status != 0 && !a.throttled
+	switch {
+	case ctx.Err() != nil, errors.As(res.Err, new(*BlockedError)), errors.As(res.Err, new(*SigningError)):
+		a.limit = limitIgnore
+	case a.breaker == timedOut, res.Status == 0 && res.Err != nil:
+		a.limit = limitLoss
+	case res.Status == http.StatusBadGateway, res.Status == http.StatusGatewayTimeout,
+		res.Status == http.StatusServiceUnavailable && res.RetryAfter == 0:
+		a.limit = limitLoss
+	case a.throttled, res.Backpressure():
+		a.limit = limitIgnore // the rate and the pause answer those
+	default:
+		a.limit = limitOK
+	}
+	return a
 }
 
 // Backpressure reports whether res is the partner asking to be sent less

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/unibo/webhookd/order"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
@@ -55,6 +56,9 @@ type Delivery struct {
 	Sub        *subscriptions.Subscription
 	CampaignID string    // for the logs; "" when not known (a retry)
 	EventTime  time.Time // the source message's timestamp; zero when not known (a retry)
+	// fromSource: read from its source partition now, not back from the
+	// retry tiers. Only such a delivery joins its chain.
+	fromSource bool
 }
 
 // Settler settles each attempt's result: it is the one place that counts
@@ -74,6 +78,9 @@ type Settler struct {
 	skipped *zap.Logger
 	stats   Stats
 	now     func() time.Time
+	// chains keeps each (subscription, key)'s order across the retry
+	// tiers; nil keeps none (KeepOrder).
+	chains *chains
 }
 
 // NewSettler builds the settler on its sinks and policy.
@@ -87,6 +94,44 @@ func NewSettler(sink Sink, d Disabler, policy Policy, rec Recorder, log *zap.Log
 // Stats returns the live outcome counters.
 func (s *Settler) Stats() *Stats { return &s.stats }
 
+// KeepOrder makes the settler keep each (subscription, key)'s deliveries
+// in order across the retry tiers, with its chains in store. Call it
+// before the first delivery.
+func (s *Settler) KeepOrder(store ChainStore) { s.chains = newChains(store, s.log) }
+
+// Released tells the settler the process no longer reads a source
+// partition: the partition's chains may change under another owner.
+func (s *Settler) Released(topic string, partition int) {
+	s.chains.released(order.Partition{Topic: topic, Partition: partition})
+}
+
+// Follow defers d, a delivery read from its source partition, without an
+// attempt: an earlier delivery of its (subscription, key), due at prevDue,
+// waits in the retry tiers, and d goes behind it. It reports whether d is
+// settled.
+func (s *Settler) Follow(ctx context.Context, d *Delivery, prevDue time.Time) bool {
+	now := s.now()
+	wait := max(chainWait(0), prevDue.Add(followGap).Sub(now))
+	return s.deferred(ctx, d, Verdict{Attempt: NumOutcomes, Next: Deferred, Backoff: wait}, Result{Err: errBehind}, now)
+}
+
+// Wait writes rec back to the retry tiers unchanged but for its wait
+// count: the member before it in its chain is not settled yet. It reports
+// whether rec is settled (moved on).
+func (s *Settler) Wait(ctx context.Context, d *Delivery) bool {
+	d.NotBefore = s.now().Add(chainWait(d.ChainWaits))
+	d.ChainWaits++
+	if err := s.sink.Retry(ctx, d.Record); err != nil {
+		s.log.Info("delivery waiting for an earlier one not written back at shutdown; it will be read again", append(d.fields(Result{}), zap.Error(err))...)
+		return false
+	}
+	return true
+}
+
+// errBehind is the "result" of a delivery deferred behind an earlier one of
+// its (subscription, key).
+var errBehind = errors.New("not sent: an earlier delivery of the same subscription and key waits in the retry tiers")
+
 // Settle records the result of one attempt of d and sends a failed
 // delivery where the policy says: the retry topic, or the dead-letter topic
 // (a 410 Gone also disables the subscription). It reports whether the
@@ -94,6 +139,7 @@ func (s *Settler) Stats() *Stats { return &s.stats }
 // the message stays uncommitted and its next owner delivers it again.
 func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 	if res.OK() {
+		s.chains.settle(ctx, d)
 		s.stats.Succeeded.Add(1)
 		s.rec.Delivery(string(d.EventType), Succeeded, res.Status, res.Duration, d.EventTime)
 		if ce := s.log.Check(zap.DebugLevel, "webhook delivered"); ce != nil {
@@ -127,6 +173,7 @@ func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 	}
 	if v.Next == Retried {
 		d.NotBefore = now.Add(v.Backoff)
+		s.chains.join(ctx, d)
 		if err := s.sink.Retry(ctx, d.Record); err != nil {
 			s.log.Info("retry record not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
 			return false
@@ -169,13 +216,14 @@ func (s *Settler) deferred(ctx context.Context, d *Delivery, v Verdict, res Resu
 	}
 	d.Deferrals++
 	d.NotBefore = now.Add(max(v.Backoff, 0))
+	s.chains.join(ctx, d)
 	if err := s.sink.Retry(ctx, d.Record); err != nil {
 		s.log.Info("deferral not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
 		return false
 	}
 	s.stats.Deferred.Add(1)
 	s.rec.Delivery(string(d.EventType), Deferred, res.Status, 0, time.Time{})
-	if ce := s.skipped.Check(zap.InfoLevel, "webhook delivery deferred: the endpoint asked for a pause"); ce != nil {
+	if ce := s.skipped.Check(zap.InfoLevel, "webhook delivery deferred: its endpoint cannot take it now"); ce != nil {
 		ce.Write(append(d.fields(res), zap.Time("not_before", d.NotBefore), zap.Int("deferrals", d.Deferrals))...)
 	}
 	return true
@@ -200,6 +248,7 @@ func (s *Settler) deadLetter(ctx context.Context, d *Delivery, reason Reason, re
 		s.log.Info("dead letter not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
 		return false
 	}
+	s.chains.settle(ctx, d)
 	s.stats.DeadLettered.Add(1)
 	s.rec.Delivery(string(d.EventType), DeadLettered, d.LastStatus, 0, time.Time{})
 	return true

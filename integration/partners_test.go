@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +154,78 @@ func TestRateLimitingPartnerGetsEverythingUnlessStrict(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Order per (subscription, key) holds across deferrals: a partner that
+// refuses every fifth request with 429 + Retry-After gets each key's
+// events in the order they were produced, each once, although the refused
+// ones went through the retry tiers and the ones after them came from the
+// source partition. The chain (package order) holds the later ones behind
+// the deferred one. A second, healthy partner gets every key in order too.
+func TestOrderPerSubscriptionAndKeyHoldsAcrossDeferrals(t *testing.T) {
+	s := newSuite(t)
+	var mu sync.Mutex
+	calls := 0
+	accepted := map[string][]string{} // receiver → key → request ids, in arrival order
+	record := func(name string, r testenv.Request) {
+		var body struct {
+			RequestID string `json:"request_id"`
+			PlayerID  string `json:"player_id"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		k := name + "/" + body.PlayerID
+		accepted[k] = append(accepted[k], body.RequestID)
+	}
+	limited := testenv.NewReceiver(t)
+	limited.SetRespond(func(r testenv.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls%5 == 0 {
+			return http.StatusTooManyRequests
+		}
+		record("limited", r)
+		return http.StatusOK
+	})
+	limited.SetHeader(func(testenv.Request) http.Header { return http.Header{"Retry-After": {"1"}} })
+	healthy := testenv.NewReceiver(t)
+	healthy.SetRespond(func(r testenv.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		record("healthy", r)
+		return http.StatusOK
+	})
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: limited.URL})
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: healthy.URL})
+	w := s.start()
+
+	const n, keys = 30, 3
+	var msgs []kafka.Message
+	want := map[string][]string{}
+	for i := range n {
+		key := fmt.Sprint("player-", i%keys)
+		id := fmt.Sprintf("r-%02d", i)
+		want[key] = append(want[key], id)
+		msgs = append(msgs, kafka.Message{Topic: s.cfg.Kafka.Topics[0], Key: []byte(key),
+			Value: []byte(payout("acme", "c1", id, key))})
+	}
+	testenv.Produce(t, s.cfg.Kafka.Brokers, msgs...)
+	testenv.Eventually(t, 90*time.Second, "every event delivered to both partners", func() bool {
+		return w.Deliveries().Succeeded.Load() >= 2*n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{"limited", "healthy"} {
+		for key, ids := range want {
+			if got := accepted[name+"/"+key]; !slices.Equal(got, ids) {
+				t.Errorf("%s, key %s: accepted %v, want %v", name, key, got, ids)
+			}
+		}
+	}
+	if st := w.Deliveries(); st.DeadLettered.Load() != 0 || st.Deferred.Load() == 0 {
+		t.Errorf("%d dead letters (want 0), %d deferrals (want some)", st.DeadLettered.Load(), st.Deferred.Load())
 	}
 }

@@ -141,6 +141,10 @@ func OpenStore(cfg config.Config) (*Store, func() error, error) {
 	return NewStore(rdb, cfg.Redis.KeyPrefix, opts...), rdb.Close, nil
 }
 
+// Redis is the store's client, for the other keys webhookd keeps beside
+// the table (the delivery chains of package order).
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
 // NewStore returns a store whose keys start with keyPrefix. Without options
 // it applies only the subscription's own validation and stores secrets in
 // clear; production callers pass ConfigOptions.
