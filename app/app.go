@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/unibo/webhookd/metrics"
 	"github.com/unibo/webhookd/ops"
 	"github.com/unibo/webhookd/order"
+	"github.com/unibo/webhookd/podstate"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
@@ -32,6 +34,7 @@ type Worker struct {
 	sink      *delivery.KafkaSink
 	fanout    *delivery.Fanout
 	redeliver *delivery.Redeliverer
+	redis     redis.UniversalClient
 	consumer  *consumer.Consumer // the source topics
 	retries   *consumer.Consumer // the retry topic
 	ops       *ops.Server
@@ -61,8 +64,11 @@ func New(cfg config.Config, log *zap.Logger) (*Worker, error) {
 		func() float64 { return float64(w.consumer.InFlight() + w.retries.InFlight()) },
 		func() (int, time.Time) { st := w.table.Status(); return st.Size, st.LoadedAt })
 	w.sender = delivery.NewSender(cfg.Delivery, log.Named("delivery"), m)
+	m.WatchEndpoints(w.sender.Endpoints)
 	settler := delivery.NewSettler(w.sink, store, delivery.NewPolicy(cfg.Delivery), m, log.Named("delivery"))
-	settler.KeepOrder(order.NewChains(store.Redis(), cfg.Redis.KeyPrefix))
+	w.redis = store.Redis()
+	settler.KeepOrder(order.NewChains(w.redis, cfg.Redis.KeyPrefix))
+	settler.CountDeferrals(w.sender)
 	w.fanout = delivery.NewFanout(w.table, w.sender, settler, log.Named("delivery"))
 	w.consumer = consumer.New(cfg, cfg.Kafka.GroupID, cfg.Kafka.Topics,
 		consumer.NewEventHandler(w.fanout, w.sink, cfg.Consumer.MaxMessageBytes), m, log.Named("consumer"))
@@ -149,6 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { return w.admin.Run(gctx) })
 	}
 	g.Go(func() error { return w.table.Run(gctx) })
+	g.Go(func() error { w.publishEndpoints(gctx); return nil })
 	g.Go(func() error {
 		if !w.waitForTable(gctx) {
 			return nil
@@ -173,6 +180,43 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("webhookd stopped")
 	return nil
+}
+
+// publishEvery is how often a worker publishes its endpoints' state for
+// `webhookd status`.
+const publishEvery = 5 * time.Second
+
+// publishEndpoints writes the endpoints' state to the pod board every
+// publishEvery until ctx ends, then removes it. A Redis error is logged
+// once per outage: the board is for operators, deliveries never wait on it.
+func (w *Worker) publishEndpoints(ctx context.Context) {
+	pod, err := os.Hostname()
+	if err != nil || pod == "" {
+		pod = fmt.Sprintf("pid-%d", os.Getpid())
+	}
+	board := podstate.NewBoard(w.redis, w.cfg.Redis.KeyPrefix)
+	tick := time.NewTicker(publishEvery)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = board.Remove(rctx, pod)
+			return
+		case <-tick.C:
+		}
+		err := board.Publish(ctx, pod, w.sender.Endpoints())
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			failing = true
+			w.log.Warn("cannot publish the endpoints' state for webhookd status; deliveries go on", zap.Error(err))
+		case err == nil && failing:
+			failing = false
+			w.log.Info("publishing the endpoints' state again")
+		}
+	}
 }
 
 func (w *Worker) waitForTable(ctx context.Context) bool {

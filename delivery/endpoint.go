@@ -58,6 +58,11 @@ type endpoint struct {
 	// Nothing more waits in memory for the endpoint until it answers.
 	silent bool
 	pacing bool // a timer will dispatch the queue when the rate allows
+	paused bool // a pause was logged and its end not yet
+	// deferred and returned count deliveries deferred and read back;
+	// deferredAge is the wait of the last one read back (EndpointStatus).
+	deferred, returned int64
+	deferredAge        time.Duration
 }
 
 // endpointConfig is what every endpoint of a Sender shares.
@@ -190,6 +195,10 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 		until := e.reserveLocked(now)
 		e.mu.Unlock()
 		return nil, &PausedError{Until: until}
+	}
+	if e.paused {
+		e.paused = false
+		e.event("resumed", "its pause is over")
 	}
 	probe, err := e.admitLocked()
 	if err != nil {
@@ -367,7 +376,8 @@ func (p *permit) done(a answer) {
 	now := e.now()
 	if a.pause > 0 {
 		if until := now.Add(a.pause); until.After(e.pausedUntil) {
-			if !now.Before(e.pausedUntil) {
+			if !e.paused {
+				e.paused = true
 				e.event("paused", "the partner asked for a pause until "+until.UTC().Format(time.RFC3339))
 			}
 			e.pausedUntil = until

@@ -29,7 +29,9 @@ type Record struct {
 	// Deferrals counts the times the delivery was put off because its
 	// endpoint asked for a pause (429, or 503 with Retry-After); they are not
 	// attempts. FirstDeferredAt is the first of them.
-	Deferrals       int       `json:"deferrals,omitempty"`
+	Deferrals int `json:"deferrals,omitempty"`
+	// Deferred: the record was last written as a deferral (not a retry).
+	Deferred        bool      `json:"deferred,omitempty"`
 	FirstDeferredAt time.Time `json:"first_deferred_at,omitzero"`
 	// ChainPrev, when set, makes the record a member of its (subscription,
 	// key)'s chain (package order): the source offset of the member before

@@ -54,6 +54,7 @@ func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
 	if !ok || !sub.Enabled {
 		return r.settler.Unavailable(ctx, &d)
 	}
+	r.settler.returned(&d)
 	switch r.settler.chains.gate(ctx, &d.Record) {
 	case order.GateDrop:
 		return true // settled already: a duplicate of a record delivered or dead-lettered

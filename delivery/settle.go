@@ -29,6 +29,13 @@ type Recorder interface {
 	Delivery(eventType string, o Outcome, status int, d time.Duration, eventTime time.Time)
 }
 
+// DeferralCounter counts, per endpoint, the deliveries deferred through the
+// retry tiers and those read back (the Sender, for EndpointStatus).
+type DeferralCounter interface {
+	Deferred(rawURL string)
+	Returned(rawURL string, waited time.Duration)
+}
+
 // Disabler turns a subscription off (on a 410 Gone).
 type Disabler interface {
 	Disable(ctx context.Context, id, reason string) error
@@ -81,6 +88,8 @@ type Settler struct {
 	// chains keeps each (subscription, key)'s order across the retry
 	// tiers; nil keeps none (KeepOrder).
 	chains *chains
+	// deferrals, when set, is told of each deferral (CountDeferrals).
+	deferrals DeferralCounter
 }
 
 // NewSettler builds the settler on its sinks and policy.
@@ -98,6 +107,17 @@ func (s *Settler) Stats() *Stats { return &s.stats }
 // in order across the retry tiers, with its chains in store. Call it
 // before the first delivery.
 func (s *Settler) KeepOrder(store ChainStore) { s.chains = newChains(store, s.log) }
+
+// CountDeferrals makes the settler tell c of every deferral and of every
+// deferred delivery read back. Call it before the first delivery.
+func (s *Settler) CountDeferrals(c DeferralCounter) { s.deferrals = c }
+
+// returned counts d, read back from the retry tiers, if it was deferred.
+func (s *Settler) returned(d *Delivery) {
+	if s.deferrals != nil && d.Deferred && d.Sub != nil {
+		s.deferrals.Returned(d.Sub.URL, s.now().Sub(d.FirstDeferredAt))
+	}
+}
 
 // Released tells the settler the process no longer reads a source
 // partition: the partition's chains may change under another owner.
@@ -121,6 +141,7 @@ func (s *Settler) Follow(ctx context.Context, d *Delivery, prevDue time.Time) bo
 func (s *Settler) Wait(ctx context.Context, d *Delivery) bool {
 	d.NotBefore = s.now().Add(chainWait(d.ChainWaits))
 	d.ChainWaits++
+	d.Deferred = false // counted as read back already
 	if err := s.sink.Retry(ctx, d.Record); err != nil {
 		s.log.Info("delivery waiting for an earlier one not written back at shutdown; it will be read again", append(d.fields(Result{}), zap.Error(err))...)
 		return false
@@ -173,6 +194,7 @@ func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 	}
 	if v.Next == Retried {
 		d.NotBefore = now.Add(v.Backoff)
+		d.Deferred = false
 		s.chains.join(ctx, d)
 		if err := s.sink.Retry(ctx, d.Record); err != nil {
 			s.log.Info("retry record not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
@@ -215,11 +237,15 @@ func (s *Settler) deferred(ctx context.Context, d *Delivery, v Verdict, res Resu
 		return true
 	}
 	d.Deferrals++
+	d.Deferred = true
 	d.NotBefore = now.Add(max(v.Backoff, 0))
 	s.chains.join(ctx, d)
 	if err := s.sink.Retry(ctx, d.Record); err != nil {
 		s.log.Info("deferral not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
 		return false
+	}
+	if s.deferrals != nil {
+		s.deferrals.Deferred(d.Sub.URL)
 	}
 	s.stats.Deferred.Add(1)
 	s.rec.Delivery(string(d.EventType), Deferred, res.Status, 0, time.Time{})

@@ -12,6 +12,7 @@ import (
 	"github.com/unibo/webhookd/config"
 	"github.com/unibo/webhookd/consumer"
 	"github.com/unibo/webhookd/delivery"
+	"github.com/unibo/webhookd/podstate"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
@@ -19,7 +20,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 	var since time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the consumer groups' lag per partition, the subscription table and recent dead letters",
+		Short: "Show the consumer groups' lag per partition, the subscription table, each partner endpoint's limit, rate, pause and deferred backlog, and recent dead letters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load()
@@ -60,11 +61,41 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(out, "\nSubscriptions: %d (%d enabled), version %d, %d unreadable\n",
 					len(snap.Subscriptions), enabled, snap.Version, len(snap.Skipped))
 			}
+			printEndpoints(cmd, out, podstate.NewBoard(store.Redis(), cfg.Redis.KeyPrefix))
 			return printDeadLetters(cmd, out, cfg, since)
 		},
 	}
 	cmd.Flags().DurationVar(&since, "since", time.Hour, "window of the recent dead-letter counts")
 	return cmd
+}
+
+// printEndpoints shows each partner endpoint's state as the running
+// workers last published it, summed over them.
+func printEndpoints(cmd *cobra.Command, out io.Writer, board *podstate.Board) {
+	reports, err := board.Read(cmd.Context())
+	if err != nil {
+		fmt.Fprintf(out, "\nEndpoints: cannot be read: %v\n", err)
+		return
+	}
+	eps := podstate.Merge(reports)
+	fmt.Fprintf(out, "\nEndpoints: %d, as %d running worker(s) published them in the last %s\n", len(eps), len(reports), podstate.Stale)
+	if len(eps) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tLIMIT\tIN FLIGHT\tQUEUED\tRATE/S\tPAUSED UNTIL\tCIRCUIT\tSILENT\tDEFERRED BACKLOG\tBACKLOG AGE")
+	for _, e := range eps {
+		rate, paused := "-", "-"
+		if e.Rate > 0 {
+			rate = fmt.Sprintf("%.0f", e.Rate)
+		}
+		if !e.PausedUntil.IsZero() {
+			paused = e.PausedUntil.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d\t%s\t%s\t%s\t%v\t%d\t%s\n", e.Endpoint, e.Limit, e.Ceiling, e.InFlight, e.Queued,
+			rate, paused, e.Circuit, e.Silent, max(e.Deferred-e.Returned, 0), e.DeferredAge.Round(time.Second))
+	}
+	_ = tw.Flush()
 }
 
 func printLag(out io.Writer, group string, lags []consumer.PartitionLag) {
