@@ -46,7 +46,7 @@ func parseFlags() (options, map[string]string, error) {
 	var o options
 	list := flag.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios to run: "+strings.Join(scenarioNames, ", "))
 	flag.Float64Var(&o.scale, "scale", 1, "multiply every event count and window by this (0.05 for a quick check)")
-	flag.BoolVar(&o.profile, "profile", false, "save CPU and heap profiles of webhookd during the fast scenario into bench/results/ and print their top 25")
+	flag.BoolVar(&o.profile, "profile", false, "save CPU and heap profiles of webhookd during the fast scenario, and in the hung one from 5 s after the hang, into the results directory and print their top 25")
 	flag.BoolVar(&o.keep, "keep", false, "keep each scenario's topic, consumer groups and Redis keys")
 	flag.StringVar(&o.bin, "webhookd", "", "benchmark this webhookd binary instead of building ./cmd/webhookd")
 	flag.StringVar(&o.results, "results", "", "write results and webhookd logs into this directory instead of bench/results/")

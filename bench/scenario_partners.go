@@ -179,6 +179,19 @@ func (b *bench) scenarioHung(ctx context.Context, res *scenarioResult) error {
 		hung.hang()
 	})
 	defer onset.Stop()
+	if b.opts.profile { // what the hang costs: profiles from 5 s after its onset
+		profiled := make(chan struct{})
+		defer func() { <-profiled }()
+		go func() {
+			defer close(profiled)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(onsetAfter + 5*time.Second):
+			}
+			b.fetchProfiles(ctx, res, w)
+		}()
+	}
 	sr, err := produceSteady(ctx, b.svc.Brokers, st.Topic, perTick, tick, d)
 	if err != nil {
 		return err

@@ -219,7 +219,12 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 			return p, nil
 		}
 	}
-	if e.waiting.n >= e.queueCapLocked(now) {
+	if qcap := e.queueCapLocked(now); e.waiting.n >= qcap {
+		// What waits beyond what the endpoint is now expected to take
+		// within queueHorizon leaves too: its capacity fell (an endpoint
+		// slowing down, or hanging), and a waiter holds its source
+		// partition's window.
+		e.trimWaitersLocked(now, qcap)
 		until := e.reserveLocked(now)
 		e.mu.Unlock()
 		return nil, &BusyError{Until: until}
@@ -273,8 +278,22 @@ func (e *endpoint) capacityLocked(now time.Time) float64 {
 // now and not before a pause ends. Successive bookings are spaced by one
 // turn, so deferred deliveries come back about when the endpoint can take
 // them rather than all at once.
+//
+// A silent endpoint has no capacity to speak of: its deliveries are booked
+// for when its oldest request will have been answered or timed out, and
+// so when it will be known to be back (answering, with a capacity again)
+// or down (its circuit open, its deliveries failing fast). Spacing them at
+// a capacity measured on requests that never came back booked a hung
+// partner's deliveries days ahead, each one read back and written again by
+// the longest tier every hour.
 func (e *endpoint) reserveLocked(now time.Time) time.Time {
 	at := now.Add(minDeferral)
+	if e.silent {
+		if p := e.inflight.tail; p != nil && p.start.Add(e.cfg.timeout).After(at) {
+			at = p.start.Add(e.cfg.timeout)
+		}
+		return at.Add(verdictGap)
+	}
 	for _, t := range [...]time.Time{e.nextFree, e.pausedUntil} {
 		if t.After(at) {
 			at = t
@@ -282,6 +301,22 @@ func (e *endpoint) reserveLocked(now time.Time) time.Time {
 	}
 	e.nextFree = at.Add(time.Duration(float64(time.Second) / max(e.capacityLocked(now), 0.01)))
 	return at
+}
+
+// verdictGap is how long after a silent endpoint's oldest request times
+// out its deferred deliveries come back: time for the timeout to be
+// counted by the breaker.
+const verdictGap = 100 * time.Millisecond
+
+// trimWaitersLocked defers the newest waiters beyond qcap, each at its
+// booked turn; the older ones keep their places.
+func (e *endpoint) trimWaitersLocked(now time.Time, qcap int) {
+	for e.waiting.n > qcap {
+		w := e.waiting.tail
+		e.waiting.remove(w)
+		w.err = &BusyError{Until: e.reserveLocked(now)}
+		close(w.ready)
+	}
 }
 
 // rttLocked is the endpoint's round-trip time as far as it is known: the
@@ -436,10 +471,17 @@ func (e *PausedError) Error() string {
 
 // BusyError is a delivery not sent because its endpoint has as much as it
 // can take within a second already waiting (or answers nothing at the
-// moment); Until is the turn booked for it.
-type BusyError struct{ Until time.Time }
+// moment), or because its subscription's max_rate allows no more within a
+// second (Rate); Until is the turn booked for it.
+type BusyError struct {
+	Until time.Time
+	Rate  bool
+}
 
 func (e *BusyError) Error() string {
+	if e.Rate {
+		return "not sent: the subscription's max_rate is reached; deferred until " + e.Until.UTC().Format(time.RFC3339)
+	}
 	return "not sent: the endpoint has its fill waiting; deferred until " + e.Until.UTC().Format(time.RFC3339)
 }
 

@@ -18,6 +18,7 @@ type ChainStore interface {
 	Settle(ctx context.Context, p order.Partition, field string, o int64) error
 	Get(ctx context.Context, p order.Partition, field string) (order.Chain, bool, error)
 	Scan(ctx context.Context, p order.Partition) (map[string]order.Chain, error)
+	Booked(ctx context.Context, p order.Partition, field string, due time.Time) error
 }
 
 var _ ChainStore = (*order.Chains)(nil)
@@ -164,19 +165,32 @@ func (c *chains) settle(ctx context.Context, d *Delivery) {
 	}
 }
 
+// booked records when d, its chain's head, deferred or to be retried, is
+// due: the members behind it wait until then.
+func (c *chains) booked(ctx context.Context, d *Delivery) {
+	if c == nil || d.ChainPrev == nil {
+		return
+	}
+	p, f := sourcePartition(d), order.Field(d.SubscriptionID, []byte(d.Source.Key))
+	if err := c.store.Booked(ctx, p, f, d.NotBefore); err != nil {
+		c.log.Warn("cannot book a delivery chain's head; the deliveries behind it ask again every second", zap.String("subscription_id", d.SubscriptionID), zap.Error(err))
+	}
+}
+
 // gate says what to do with rec, read back from the retry tiers: go,
-// wait for the member before it, or drop it (settled already).
-func (c *chains) gate(ctx context.Context, rec *Record) order.Gate {
+// wait for the member before it, or drop it (settled already); with a
+// wait, when the chain's head is booked to come back (zero if unknown).
+func (c *chains) gate(ctx context.Context, rec *Record) (order.Gate, time.Time) {
 	if c == nil || rec.ChainPrev == nil {
-		return order.GateGo
+		return order.GateGo, time.Time{}
 	}
 	p := order.Partition{Topic: rec.Source.Topic, Partition: rec.Source.Partition}
 	ch, ok, err := c.store.Get(ctx, p, order.Field(rec.SubscriptionID, []byte(rec.Source.Key)))
 	if err != nil {
 		c.log.Warn("cannot read a delivery chain; the delivery goes, possibly out of order", zap.String("subscription_id", rec.SubscriptionID), zap.Error(err))
-		return order.GateGo
+		return order.GateGo, time.Time{}
 	}
-	return order.Ready(ch, ok, rec.Source.Offset, *rec.ChainPrev)
+	return order.Ready(ch, ok, rec.Source.Offset, *rec.ChainPrev), ch.HeadDue
 }
 
 // released forgets p's chains: another owner may change them now.
@@ -190,9 +204,12 @@ func (c *chains) released(p order.Partition) {
 }
 
 // chainWait is how long a member waits before it asks again whether the
-// member before it is settled: a second (the shortest delay tier) for its
-// first ten asks, then 5 s, so a chain moves on within about a second of
-// its head and a long-stuck one costs one write per member every 5 s.
+// member before it is settled, when its head is due already or its due is
+// unknown: a second (the shortest delay tier) for its first ten asks, then
+// 5 s, so a chain moves on within about a second of its head and a
+// long-stuck one costs one write per member every 5 s. A head booked
+// further out (Booked) is waited for: its followers come back once, just
+// after it, rather than every second until then.
 func chainWait(waits int) time.Duration {
 	if waits < 10 {
 		return time.Second

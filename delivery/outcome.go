@@ -57,6 +57,7 @@ type Verdict struct {
 	Next    Outcome       // Succeeded (nothing more to do), Retried, Deferred or DeadLettered
 	Reason  Reason        // a dead letter's reason
 	Backoff time.Duration // a retry's or deferral's wait before its next attempt
+	Until   time.Time     // a deferral not sent: the turn its endpoint booked for it
 	Disable bool          // the partner answered 410 Gone: turn the subscription off
 }
 
@@ -71,7 +72,7 @@ func (p Policy) Judge(res Result, attempt, subscriptionMax int) Verdict {
 		// Not an attempt, in either backpressure mode: the endpoint asked
 		// for a pause, or has its fill waiting, and this delivery was never
 		// offered to it.
-		return Verdict{Attempt: NumOutcomes, Next: Deferred, Backoff: time.Until(until)}
+		return Verdict{Attempt: NumOutcomes, Next: Deferred, Until: until}
 	}
 	if res.Backpressure() && !p.strict {
 		return Verdict{Attempt: Throttled, Next: Deferred, Backoff: p.pause(res)}

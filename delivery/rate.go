@@ -205,3 +205,24 @@ func (c *rateControl) advance(now time.Time) {
 		c.bucket.set(t, c.r, c.burst())
 	}
 }
+
+// reserve takes a token now or, when the next one is due within horizon,
+// books it: the bucket goes below zero, and the caller waits the returned
+// time before it acts. When the token is further off it takes nothing and
+// reports false with the wait. A rate of 0 is unlimited.
+func (b *tokenBucket) reserve(now time.Time, horizon time.Duration) (time.Duration, bool) {
+	if b.rate <= 0 {
+		return 0, true
+	}
+	b.refill(now)
+	if b.tokens >= 1-tokenSlack {
+		b.tokens--
+		return 0, true
+	}
+	wait := time.Duration(math.Ceil((1 - b.tokens) / b.rate * float64(time.Second)))
+	if wait > horizon {
+		return wait, false
+	}
+	b.tokens--
+	return wait, true
+}

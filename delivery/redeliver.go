@@ -55,11 +55,11 @@ func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
 		return r.settler.Unavailable(ctx, &d)
 	}
 	r.settler.returned(&d)
-	switch r.settler.chains.gate(ctx, &d.Record) {
+	switch g, headDue := r.settler.chains.gate(ctx, &d.Record); g {
 	case order.GateDrop:
 		return true // settled already: a duplicate of a record delivered or dead-lettered
 	case order.GateWait:
-		return r.settler.Wait(ctx, &d)
+		return r.settler.Wait(ctx, &d, headDue)
 	}
 	res := r.post.Send(ctx, EndpointOf(sub, rec.WebhookID, r.now()), rec.Body)
 	return r.settler.Settle(ctx, &d, res)

@@ -35,6 +35,9 @@ type Endpoint struct {
 	SubscriptionID string
 	URL            string
 	APIKey         string
+	// MaxRate caps the subscription's deliveries per second in this pod;
+	// 0: no cap.
+	MaxRate float64
 	// WebhookID is sent as the webhook-id header: the same for every
 	// attempt of one event to one subscription.
 	WebhookID string
@@ -48,7 +51,7 @@ type Endpoint struct {
 
 // EndpointOf is where sub's deliveries go, signed with the keys valid at now.
 func EndpointOf(sub *subscriptions.Subscription, webhookID string, now time.Time) Endpoint {
-	ep := Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, WebhookID: webhookID}
+	ep := Endpoint{SubscriptionID: sub.ID, URL: sub.URL, APIKey: sub.APIKey, MaxRate: sub.MaxRate, WebhookID: webhookID}
 	keys, err := sub.SigningKeys(now)
 	if err != nil {
 		ep.signingErr = &SigningError{Err: err}
@@ -119,6 +122,7 @@ type Sender struct {
 	// retryAfterMax caps the pause a partner's Retry-After asks for.
 	retryAfterMax time.Duration
 	endpoints     *endpoints
+	rates         *subscriptionRates
 }
 
 // CircuitRecorder is told when an endpoint's circuit opens or closes.
@@ -151,6 +155,7 @@ func NewSender(cfg config.Delivery, log *zap.Logger, circuits CircuitRecorder) *
 		timeout:       cfg.Timeout,
 		maxResp:       cfg.MaxResponseBytes,
 		retryAfterMax: cfg.Retry.RetryAfterMax,
+		rates:         newSubscriptionRates(time.Now),
 		endpoints: newEndpoints(endpointConfig{
 			ceiling:  cfg.EndpointConcurrency,
 			maxQueue: cfg.EndpointQueue,
@@ -184,9 +189,11 @@ func (s *Sender) Close() {
 	}
 }
 
-// Send POSTs body to the endpoint with exactly the guide's headers. A
+// Send POSTs body to the endpoint with exactly the guide's headers, once
+// the subscription's max_rate and the endpoint's scheduling let it. A
 // delivery to an endpoint whose circuit is open is not attempted and fails
-// with ErrCircuitOpen.
+// with ErrCircuitOpen; one the endpoint or the rate cannot take now fails
+// with PausedError or BusyError, and is deferred.
 func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	start := time.Now()
 	if ep.signingErr != nil {
@@ -195,6 +202,9 @@ func (s *Sender) Send(ctx context.Context, ep Endpoint, body []byte) Result {
 	if s.requireHTTPS && !egress.IsHTTPS(ep.URL) {
 		// Stored before delivery.require_https was set.
 		return Result{Err: &BlockedError{Err: egress.ErrHTTPSRequired}}
+	}
+	if err := s.rates.admit(ctx, ep.SubscriptionID, ep.MaxRate); err != nil {
+		return Result{Duration: time.Since(start), Err: err}
 	}
 	p, err := s.endpoints.get(ep.URL).acquire(ctx)
 	if err != nil {

@@ -136,10 +136,15 @@ func (s *Settler) Follow(ctx context.Context, d *Delivery, prevDue time.Time) bo
 }
 
 // Wait writes rec back to the retry tiers unchanged but for its wait
-// count: the member before it in its chain is not settled yet. It reports
-// whether rec is settled (moved on).
-func (s *Settler) Wait(ctx context.Context, d *Delivery) bool {
-	d.NotBefore = s.now().Add(chainWait(d.ChainWaits))
+// count: the member before it in its chain is not settled yet. It comes
+// back after the chain's head is due (headDue; zero if unknown), and at
+// least chainWait from now. It reports whether rec is settled (moved on).
+func (s *Settler) Wait(ctx context.Context, d *Delivery, headDue time.Time) bool {
+	now := s.now()
+	d.NotBefore = now.Add(chainWait(d.ChainWaits))
+	if after := headDue.Add(followGap); after.After(d.NotBefore) {
+		d.NotBefore = after
+	}
 	d.ChainWaits++
 	d.Deferred = false // counted as read back already
 	if err := s.sink.Retry(ctx, d.Record); err != nil {
@@ -196,6 +201,7 @@ func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 		d.NotBefore = now.Add(v.Backoff)
 		d.Deferred = false
 		s.chains.join(ctx, d)
+		s.chains.booked(ctx, d)
 		if err := s.sink.Retry(ctx, d.Record); err != nil {
 			s.log.Info("retry record not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
 			return false
@@ -239,7 +245,13 @@ func (s *Settler) deferred(ctx context.Context, d *Delivery, v Verdict, res Resu
 	d.Deferrals++
 	d.Deferred = true
 	d.NotBefore = now.Add(max(v.Backoff, 0))
+	if v.Until.After(d.NotBefore) {
+		d.NotBefore = v.Until
+	}
 	s.chains.join(ctx, d)
+	if res.Err != errBehind { // d was tried: it is its chain's head
+		s.chains.booked(ctx, d)
+	}
 	if err := s.sink.Retry(ctx, d.Record); err != nil {
 		s.log.Info("deferral not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
 		return false

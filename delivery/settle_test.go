@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/unibo/webhookd/config"
+	"github.com/unibo/webhookd/order"
 	"github.com/unibo/webhookd/subscriptions"
 )
 
@@ -262,3 +263,68 @@ func TestRedeliverSendsToTheCurrentEndpointWithTheSameWebhookID(t *testing.T) {
 type posterFunc func(Endpoint) Result
 
 func (f posterFunc) Send(_ context.Context, ep Endpoint, _ []byte) Result { return f(ep) }
+
+// A delivery behind its chain's head, read back while the head still
+// waits, goes back to the tiers until just after the head is due, not for
+// a second at a time: a partner paused for ten minutes costs each of its
+// waiting deliveries one write, not six hundred.
+func TestFollowerWaitsUntilItsHeadIsDue(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	sub := &subscriptions.Subscription{ID: "sub_1", TenantID: "t1", URL: "https://paused.example/hook", Enabled: true}
+	sink := &recordingSink{}
+	s := NewSettler(sink, nil, NewPolicy(config.Defaults().Delivery), nopRecorder{}, zap.NewNop())
+	s.now = func() time.Time { return t0 }
+	s.KeepOrder(order.NewMemory())
+	src := func(offset int64) Record {
+		return Record{WebhookID: fmt.Sprint("msg_", offset), SubscriptionID: sub.ID, TenantID: "t1", EventType: "PLAYER_OPTED_IN",
+			Body: []byte(`{}`), Source: Source{Topic: "events", Partition: 3, Offset: offset, Key: "player-1"}}
+	}
+	ctx := context.Background()
+
+	// The head: sent, and the partner is paused for ten minutes.
+	pausedUntil := t0.Add(10 * time.Minute)
+	head := Delivery{Record: src(10), Sub: sub, fromSource: true}
+	if !s.Settle(ctx, &head, Result{Err: &PausedError{Until: pausedUntil}}) {
+		t.Fatal("head not settled")
+	}
+	// The next event of the key follows it without being sent.
+	next := Delivery{Record: src(11), Sub: sub, fromSource: true}
+	if wait, due := s.chains.waiting(ctx, &next); !wait || !due.Equal(pausedUntil) {
+		t.Fatalf("follower: waiting %v behind a head due %s, want true and %s", wait, due, pausedUntil)
+	}
+	if !s.Follow(ctx, &next, pausedUntil) {
+		t.Fatal("follower not settled")
+	}
+	if len(sink.retry) != 2 {
+		t.Fatalf("%d records written, want the head's and the follower's", len(sink.retry))
+	}
+	follower := sink.retry[1]
+	if follower.ChainPrev == nil || *follower.ChainPrev != 10 {
+		t.Fatalf("follower's prev = %v, want the head's offset 10", follower.ChainPrev)
+	}
+
+	// Read back early (a tier rounds down, or a record is re-read after a
+	// rebalance): the head is still waiting.
+	sent := 0
+	r := NewRedeliverer(subsByID{sub.ID: sub}, posterFunc(func(Endpoint) Result { sent++; return Result{} }), s)
+	r.now = s.now
+	if !r.Redeliver(ctx, follower) {
+		t.Fatal("follower read back early: not settled")
+	}
+	if sent != 0 {
+		t.Fatalf("follower sent %d times before its head", sent)
+	}
+	again := sink.retry[2]
+	if want := pausedUntil.Add(followGap); !again.NotBefore.Equal(want) {
+		t.Errorf("follower written back to come at %s, want just after its head is due: %s", again.NotBefore, want)
+	}
+
+	// A chain whose head's booking is unknown (written by an older build)
+	// is asked again in a second.
+	if !s.Wait(ctx, &Delivery{Record: again, Sub: sub}, time.Time{}) {
+		t.Fatal("not settled")
+	}
+	if got := sink.retry[3].NotBefore; !got.Equal(t0.Add(time.Second)) {
+		t.Errorf("with no booking known, written back to come at %s, want %s", got, t0.Add(time.Second))
+	}
+}

@@ -229,3 +229,77 @@ func TestOrderPerSubscriptionAndKeyHoldsAcrossDeferrals(t *testing.T) {
 		t.Errorf("%d dead letters (want 0), %d deferrals (want some)", st.DeadLettered.Load(), st.Deferred.Load())
 	}
 }
+
+// A subscription's max_rate caps what its partner receives in any second,
+// without losing, dead-lettering or reordering anything, and without
+// slowing another subscription of the same events.
+func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
+	s := newSuite(t)
+	const maxRate = 20
+	var mu sync.Mutex
+	arrivals := map[string][]time.Time{} // receiver → arrival times
+	order := map[string][]string{}       // receiver/key → request ids, in arrival order
+	record := func(name string, r testenv.Request) {
+		var body struct {
+			RequestID string `json:"request_id"`
+			PlayerID  string `json:"player_id"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		arrivals[name] = append(arrivals[name], time.Now())
+		k := name + "/" + body.PlayerID
+		order[k] = append(order[k], body.RequestID)
+	}
+	capped, free := testenv.NewReceiver(t), testenv.NewReceiver(t)
+	capped.SetRespond(func(r testenv.Request) int { record("capped", r); return http.StatusOK })
+	free.SetRespond(func(r testenv.Request) int { record("free", r); return http.StatusOK })
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: capped.URL, MaxRate: maxRate})
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: free.URL})
+	w := s.start()
+
+	const n, keys = 120, 6
+	var msgs []kafka.Message
+	want := map[string][]string{}
+	for i := range n {
+		key := fmt.Sprint("player-", i%keys)
+		id := fmt.Sprintf("r-%03d", i)
+		want[key] = append(want[key], id)
+		msgs = append(msgs, kafka.Message{Topic: s.cfg.Kafka.Topics[0], Key: []byte(key),
+			Value: []byte(payout("acme", "c1", id, key))})
+	}
+	testenv.Produce(t, s.cfg.Kafka.Brokers, msgs...)
+	testenv.Eventually(t, 90*time.Second, "every event delivered to both partners", func() bool {
+		return w.Deliveries().Succeeded.Load() >= 2*n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{"capped", "free"} {
+		for key, ids := range want {
+			if got := order[name+"/"+key]; !slices.Equal(got, ids) {
+				t.Errorf("%s, key %s: received %v, want %v", name, key, got, ids)
+			}
+		}
+	}
+	// In any second, at most max_rate and the bucket's one token (and a
+	// little for the network's jitter); without the cap all 120 arrive
+	// within a second.
+	at := arrivals["capped"]
+	busiest := 0
+	for i := range at {
+		j := i
+		for j < len(at) && at[j].Sub(at[i]) < time.Second {
+			j++
+		}
+		busiest = max(busiest, j-i)
+	}
+	if busiest > maxRate+5 {
+		t.Errorf("capped partner received %d requests within one second; max_rate is %d", busiest, maxRate)
+	}
+	if st := w.Deliveries(); st.DeadLettered.Load() != 0 || st.Deferred.Load() == 0 {
+		t.Errorf("%d dead letters (want 0), %d deferrals (want some: 120 at 20/s do not fit in a second)", st.DeadLettered.Load(), st.Deferred.Load())
+	}
+	t.Logf("capped partner: %d requests, at most %d in one second (max_rate %d); %d deferrals", len(at), busiest, maxRate, w.Deliveries().Deferred.Load())
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -54,7 +56,7 @@ return v
 // settleScript raises settled to ARGV[2] and deletes the chain when that
 // reaches its last. An absent chain is left absent.
 //
-// KEYS[1] the partition's hash; ARGV: field, offset.
+// KEYS[1] the partition's hash; ARGV: field, offset, the field of its HeadDue.
 var settleScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then
@@ -66,7 +68,7 @@ if not settled then
 end
 local o = ARGV[2]
 if tonumber(o) >= tonumber(last) then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3])
   return 1
 end
 if tonumber(o) > tonumber(settled) then
@@ -110,25 +112,51 @@ func (s *Chains) Settle(ctx context.Context, p Partition, field string, o int64)
 	if err := checkOffset(o); err != nil {
 		return fmt.Errorf("settle chain %s %q: %w", s.key(p), field, err)
 	}
-	if err := settleScript.Run(ctx, s.rdb, []string{s.key(p)}, field, strconv.FormatInt(o, 10)).Err(); err != nil {
+	if err := settleScript.Run(ctx, s.rdb, []string{s.key(p)}, field, strconv.FormatInt(o, 10), dueField(field)).Err(); err != nil {
 		return fmt.Errorf("settle chain %s %q at %d: %w", s.key(p), field, o, err)
+	}
+	return nil
+}
+
+// bookedScript records the HeadDue of an open chain; an absent (closed)
+// chain is left absent.
+//
+// KEYS[1] the partition's hash; ARGV: field, the field of its HeadDue, Unix ms.
+var bookedScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+end
+return 0
+`)
+
+// Booked records that field's chain head is due at due (HeadDue).
+func (s *Chains) Booked(ctx context.Context, p Partition, field string, due time.Time) error {
+	if err := bookedScript.Run(ctx, s.rdb, []string{s.key(p)}, field, dueField(field), strconv.FormatInt(due.UnixMilli(), 10)).Err(); err != nil {
+		return fmt.Errorf("book chain head %s %q: %w", s.key(p), field, err)
 	}
 	return nil
 }
 
 // Get returns field's chain; ok is false when it is absent (closed).
 func (s *Chains) Get(ctx context.Context, p Partition, field string) (Chain, bool, error) {
-	v, err := s.rdb.HGet(ctx, s.key(p), field).Result()
-	if errors.Is(err, redis.Nil) {
+	vs, err := s.rdb.HMGet(ctx, s.key(p), field, dueField(field)).Result()
+	if err != nil {
+		return Chain{}, false, fmt.Errorf("get chain %s %q: %w", s.key(p), field, err)
+	}
+	v, ok := vs[0].(string)
+	if !ok {
 		return Chain{}, false, nil
 	}
-	if err == nil {
-		var c Chain
-		if c, err = decode(v); err == nil {
-			return c, true, nil
+	c, err := decode(v)
+	if err != nil {
+		return Chain{}, false, fmt.Errorf("get chain %s %q: %w", s.key(p), field, err)
+	}
+	if due, ok := vs[1].(string); ok {
+		if ms, err := strconv.ParseInt(due, 10, 64); err == nil {
+			c.HeadDue = time.UnixMilli(ms)
 		}
 	}
-	return Chain{}, false, fmt.Errorf("get chain %s %q: %w", s.key(p), field, err)
+	return c, true, nil
 }
 
 // Scan returns every open chain of partition p by field, reading the hash
@@ -142,6 +170,9 @@ func (s *Chains) Scan(ctx context.Context, p Partition) (map[string]Chain, error
 			return nil, fmt.Errorf("scan chains %s: %w", s.key(p), err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
+			if strings.HasPrefix(kv[i], dueMark) {
+				continue // a HeadDue, read by Get
+			}
 			c, err := decode(kv[i+1])
 			if err != nil {
 				return nil, fmt.Errorf("scan chains %s: field %q: %w", s.key(p), kv[i], err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 )
 
 // Memory is an in-process chain store that behaves as Chains does, for
@@ -12,11 +13,12 @@ import (
 type Memory struct {
 	mu     sync.Mutex
 	chains map[Partition]map[string]Chain
+	dues   map[Partition]map[string]time.Time
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{chains: map[Partition]map[string]Chain{}}
+	return &Memory{chains: map[Partition]map[string]Chain{}, dues: map[Partition]map[string]time.Time{}}
 }
 
 // Join is Chains.Join.
@@ -59,6 +61,7 @@ func (m *Memory) Settle(ctx context.Context, p Partition, field string, o int64)
 	}
 	if next, closed := settle(c, o); closed {
 		delete(m.chains[p], field)
+		delete(m.dues[p], field)
 	} else {
 		m.chains[p][field] = next
 	}
@@ -73,7 +76,27 @@ func (m *Memory) Get(ctx context.Context, p Partition, field string) (Chain, boo
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.chains[p][field]
+	if ok {
+		c.HeadDue = m.dues[p][field]
+	}
 	return c, ok, nil
+}
+
+// Booked is Chains.Booked.
+func (m *Memory) Booked(ctx context.Context, p Partition, field string, due time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("book chain head %v %q: %w", p, field, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.chains[p][field]; !ok {
+		return nil
+	}
+	if m.dues[p] == nil {
+		m.dues[p] = map[string]time.Time{}
+	}
+	m.dues[p][field] = time.UnixMilli(due.UnixMilli()) // as Redis keeps it
+	return nil
 }
 
 // Scan is Chains.Scan.

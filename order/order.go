@@ -20,6 +20,10 @@
 //     or not.
 //   - Whoever settles a member (the deferral consumer, or the source
 //     consumer for a head it sent at once) calls Settle with its offset.
+//   - Whoever defers a chain's head (the member free to go: it was tried and
+//     its endpoint could not take it, or it failed and will be retried)
+//     calls Booked with when it is due, so the members behind it wait until
+//     then rather than ask every second.
 //   - The deferral consumer, holding a member, calls Get and Ready.
 //   - A new owner of a source partition calls Scan to learn its open chains.
 //
@@ -27,8 +31,10 @@
 //
 // One HASH per source partition, <prefix>chain:<topic>:<partition>; its
 // field is Field(subscription id, Kafka key) and its value is the chain as
-// "settled last start startPrev" in decimal. A chain is deleted when its
-// last member is settled, so the hash holds only open chains. Join and
+// "settled last start startPrev" in decimal; beside it, in the field "\x01"
+// + field, its HeadDue in Unix milliseconds. A chain is deleted, both
+// fields, when its last member is settled, so the hash holds only open
+// chains. Join and
 // Settle are one Lua script each, on one key, so they are atomic and work in
 // Redis Cluster (the project's prefix carries a {hash tag}; these scripts
 // would not need one).
@@ -53,6 +59,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Partition names a source partition.
@@ -67,6 +74,10 @@ type Chain struct {
 	Last      int64 // the highest member
 	Start     int64 // the first member of the latest Join
 	StartPrev int64 // its prev
+	// HeadDue is when the chain's head (the member free to go) was last
+	// booked to come back, as Booked recorded it; zero when none was. A
+	// member that finds its prev unsettled need not ask again before it.
+	HeadDue time.Time
 }
 
 // Field returns the chain's hash field for a subscription and a Kafka key.
@@ -74,6 +85,13 @@ type Chain struct {
 func Field(subscriptionID string, key []byte) string {
 	return subscriptionID + "\x00" + string(key)
 }
+
+// dueMark starts the hash field of a chain's HeadDue: dueMark + the
+// chain's field. No subscription id holds it, so no chain's field starts
+// with it.
+const dueMark = "\x01"
+
+func dueField(field string) string { return dueMark + field }
 
 // Gate is what the deferral consumer does with a member it holds.
 type Gate int

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,7 @@ type store interface {
 	Settle(ctx context.Context, p Partition, field string, o int64) error
 	Get(ctx context.Context, p Partition, field string) (Chain, bool, error)
 	Scan(ctx context.Context, p Partition) (map[string]Chain, error)
+	Booked(ctx context.Context, p Partition, field string, due time.Time) error
 }
 
 var (
@@ -213,6 +215,50 @@ func TestSettleInOrderClosesChain(t *testing.T) {
 		}
 		// A closed chain starts again from its next member.
 		wantPrevs(t, c.join(src, fa, 20), 19)
+	})
+}
+
+// A chain's head due is kept beside it while the chain is open, read with
+// it, never listed by Scan as a chain, and gone with the chain; booking a
+// closed chain opens nothing.
+func TestBookedHeadDue(t *testing.T) {
+	due := time.Date(2026, 12, 2, 12, 30, 0, 123_000_000, time.UTC)
+	forEachBackend(t, func(t *testing.T, s store) {
+		ctx := context.Background()
+		c := checker{t, ctx, s}
+		if err := s.Booked(ctx, src, fa, due); err != nil {
+			t.Fatal(err)
+		}
+		c.wantAbsent(src, fa)
+		c.join(src, fa, 10, 12)
+		if err := s.Booked(ctx, src, fa, due); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := s.Get(ctx, src, fa)
+		if err != nil || !ok || !got.HeadDue.Equal(due) {
+			t.Fatalf("Get after Booked = %+v, %v, %v; want HeadDue %s", got, ok, err, due)
+		}
+		chains, err := s.Scan(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chains) != 1 {
+			t.Errorf("Scan lists %d chains after Booked, want 1: %v", len(chains), chains)
+		}
+		later := due.Add(time.Minute)
+		if err := s.Booked(ctx, src, fa, later); err != nil {
+			t.Fatal(err)
+		}
+		c.settle(src, fa, 10)
+		if got, _, _ := s.Get(ctx, src, fa); !got.HeadDue.Equal(later) {
+			t.Errorf("HeadDue after a re-booking = %s, want %s", got.HeadDue, later)
+		}
+		c.settle(src, fa, 12)
+		c.wantAbsent(src, fa)
+		c.join(src, fa, 20)
+		if got, _, _ := s.Get(ctx, src, fa); !got.HeadDue.IsZero() {
+			t.Errorf("a chain opened again carries the closed one's HeadDue %s", got.HeadDue)
+		}
 	})
 }
 

@@ -38,6 +38,8 @@ type Subscription struct {
 	// MaxAttempts overrides delivery.retry.max_attempts for this
 	// subscription; 0 keeps the deployment's setting.
 	MaxAttempts int `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	// MaxRate caps this subscription's deliveries per second (a partner's own quota); 0 = no cap beyond the endpoint's adaptive pacing.
+	MaxRate float64 `json:"max_rate,omitempty" yaml:"max_rate,omitempty"`
 	// SigningSecret, when set, signs every delivery with the Standard
 	// Webhooks headers: "whsec_" and the base64 of 24 to 64 random bytes.
 	SigningSecret string `json:"signing_secret,omitempty" yaml:"signing_secret,omitempty"`
