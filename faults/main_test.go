@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,43 +130,67 @@ func (w *world) stop(p *testenv.Process) {
 
 // ---------------------------------------------------------------- partners
 
-// tally counts what each partner endpoint received, per request_id.
+// tally counts what each partner endpoint received, per request_id: the
+// requests it accepted (2xx) and, apart, those it refused.
 type tally struct {
 	urls []string
+	rcs  []*testenv.Receiver
 	// Latency, when set, is how long a receiver takes to answer.
 	latency atomic.Pointer[func() time.Duration]
+	// answers[i], when set, decides receiver i's status (200 otherwise).
+	answers []atomic.Pointer[func(testenv.Request) int]
 
-	mu      sync.Mutex
-	got     []map[string]int // per subscription: request_id → deliveries
-	torn    int              // bodies without a request_id (a request cut by a kill)
-	total   int
-	perTick map[int64]int // deliveries per 100 ms, for rates
+	mu       sync.Mutex
+	got      []map[string]int // per subscription: request_id → deliveries accepted
+	accepted [][]string       // per subscription: request_ids accepted, in arrival order
+	refused  []map[int]int    // per subscription: status → requests refused
+	torn     int              // bodies without a request_id (a request cut by a kill)
+	total    int
+	perTick  map[int64]int // deliveries per 100 ms, for rates
 }
 
 func newTally(t *testing.T, receivers int) *tally {
-	tl := &tally{perTick: map[int64]int{}}
+	tl := &tally{perTick: map[int64]int{}, answers: make([]atomic.Pointer[func(testenv.Request) int], receivers)}
 	for i := range receivers {
 		tl.got = append(tl.got, map[string]int{})
+		tl.accepted = append(tl.accepted, nil)
+		tl.refused = append(tl.refused, map[int]int{})
 		rc := testenv.NewReceiver(t)
 		rc.SetRespond(func(r testenv.Request) int {
-			tl.record(i, r)
+			status := http.StatusOK
+			if f := tl.answers[i].Load(); f != nil {
+				status = (*f)(r)
+			}
+			tl.record(i, r, status)
 			if f := tl.latency.Load(); f != nil {
 				time.Sleep((*f)())
 			}
-			return 200
+			return status
 		})
 		tl.urls = append(tl.urls, rc.URL)
+		tl.rcs = append(tl.rcs, rc)
 	}
 	return tl
 }
 
-func (tl *tally) record(sub int, r testenv.Request) {
+// answer makes receiver sub answer with the status f returns, and with
+// header on every answer (webhookd reads a Retry-After only on 429 and 503).
+func (tl *tally) answer(sub int, f func(testenv.Request) int, header http.Header) {
+	tl.answers[sub].Store(&f)
+	tl.rcs[sub].SetHeader(func(testenv.Request) http.Header { return header })
+}
+
+func (tl *tally) record(sub int, r testenv.Request, status int) {
 	var body struct {
 		RequestID string `json:"request_id"`
 	}
 	err := json.Unmarshal(r.Body, &body)
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	if status < 200 || status > 299 {
+		tl.refused[sub][status]++
+		return
+	}
 	tl.total++
 	tl.perTick[r.At.UnixMilli()/100]++
 	if err != nil || body.RequestID == "" {
@@ -172,9 +198,18 @@ func (tl *tally) record(sub int, r testenv.Request) {
 		return
 	}
 	tl.got[sub][body.RequestID]++
+	tl.accepted[sub] = append(tl.accepted[sub], body.RequestID)
 }
 
-// deliveries is the number of webhooks received so far, all endpoints.
+// arrivals is what receiver sub accepted so far, in arrival order, and the
+// requests it refused per status.
+func (tl *tally) arrivals(sub int) ([]string, map[int]int) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return slices.Clone(tl.accepted[sub]), maps.Clone(tl.refused[sub])
+}
+
+// deliveries is the number of webhooks accepted so far, all endpoints.
 func (tl *tally) deliveries() int {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
