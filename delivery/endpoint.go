@@ -279,20 +279,28 @@ func (e *endpoint) capacityLocked(now time.Time) float64 {
 // turn, so deferred deliveries come back about when the endpoint can take
 // them rather than all at once.
 //
-// A silent endpoint has no capacity to speak of: its deliveries are booked
-// for when its oldest request will have been answered or timed out, and
-// so when it will be known to be back (answering, with a capacity again)
-// or down (its circuit open, its deliveries failing fast). Spacing them at
-// a capacity measured on requests that never came back booked a hung
-// partner's deliveries days ahead, each one read back and written again by
-// the longest tier every hour.
+// A silent endpoint has no capacity to speak of: its deliveries come back
+// after as long again as it has been quiet, and no later than just after
+// its oldest request will have timed out, when it is known to be back
+// (answering, with a capacity again) or down (its circuit open, its
+// deliveries failing fast). A slow partner that answers after 6 s has its
+// deliveries back soon after it answers; a hung one has each of them back
+// about three times in its 30 s. Spacing them at a capacity measured on
+// requests that never came back booked a hung partner's deliveries days
+// ahead, each one read back and written again by the longest tier every
+// hour.
 func (e *endpoint) reserveLocked(now time.Time) time.Time {
 	at := now.Add(minDeferral)
 	if e.silent {
-		if p := e.inflight.tail; p != nil && p.start.Add(e.cfg.timeout).After(at) {
-			at = p.start.Add(e.cfg.timeout)
+		if quiet := now.Sub(e.lastSign); quiet > minDeferral {
+			at = now.Add(quiet)
 		}
-		return at.Add(verdictGap)
+		if p := e.inflight.tail; p != nil {
+			if verdict := p.start.Add(e.cfg.timeout + verdictGap); verdict.Before(at) {
+				at = verdict
+			}
+		}
+		return later(at, now.Add(minDeferral))
 	}
 	for _, t := range [...]time.Time{e.nextFree, e.pausedUntil} {
 		if t.After(at) {
@@ -304,9 +312,16 @@ func (e *endpoint) reserveLocked(now time.Time) time.Time {
 }
 
 // verdictGap is how long after a silent endpoint's oldest request times
-// out its deferred deliveries come back: time for the timeout to be
-// counted by the breaker.
+// out its deferred deliveries come back at the latest: time for the
+// timeout to be counted by the breaker.
 const verdictGap = 100 * time.Millisecond
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 // trimWaitersLocked defers the newest waiters beyond qcap, each at its
 // booked turn; the older ones keep their places.
