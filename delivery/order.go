@@ -133,24 +133,36 @@ func (c *chains) waiting(ctx context.Context, d *Delivery) (bool, time.Time) {
 // partition's owner is the only writer of its chains' ends); a record read
 // back keeps its place, or has none (written while the store could not be
 // reached, or by an older build).
-func (c *chains) join(ctx context.Context, d *Delivery) {
+//
+// A delivery read again after a crash re-joins: it gets the prev it had
+// the first time, and its copy waits behind the same member. It reports
+// done when the chain has settled d already (delivered or dead-lettered
+// since it was first read): there is nothing left to do for it.
+func (c *chains) join(ctx context.Context, d *Delivery) (done bool) {
 	if !c.ordered(d) || d.ChainPrev != nil || !d.fromSource {
-		return
+		return false
 	}
 	p, f := sourcePartition(d), order.Field(d.SubscriptionID, []byte(d.Source.Key))
 	prevs, err := c.store.Join(ctx, p, f, []int64{d.Source.Offset})
-	if err != nil {
-		if !errors.Is(err, order.ErrRejoin) {
-			c.log.Warn("cannot join a delivery chain; the delivery is deferred without its place in order", zap.String("subscription_id", d.SubscriptionID), zap.Error(err))
-		}
-		return
+	switch {
+	case errors.Is(err, order.ErrSettled):
+		return true
+	case errors.Is(err, order.ErrRejoin):
+		c.log.Warn("a delivery read again is too far back in its chain to find its place; it is deferred without it, possibly out of order", zap.String("subscription_id", d.SubscriptionID), zap.Int64("offset", d.Source.Offset))
+		return false
+	case err != nil:
+		c.log.Warn("cannot join a delivery chain; the delivery is deferred without its place in order", zap.String("subscription_id", d.SubscriptionID), zap.Error(err))
+		return false
 	}
 	prev := prevs[0]
 	d.ChainPrev = &prev
 	pc := c.partition(ctx, p)
 	c.mu.Lock()
-	pc.last[f] = chainEnd{offset: d.Source.Offset, due: d.NotBefore}
+	if end, ok := pc.last[f]; !ok || end.offset <= d.Source.Offset {
+		pc.last[f] = chainEnd{offset: d.Source.Offset, due: d.NotBefore}
+	}
 	c.mu.Unlock()
+	return false
 }
 
 // settle closes d's place in its chain: it was delivered, or

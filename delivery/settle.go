@@ -200,7 +200,9 @@ func (s *Settler) Settle(ctx context.Context, d *Delivery, res Result) bool {
 	if v.Next == Retried {
 		d.NotBefore = now.Add(v.Backoff)
 		d.Deferred = false
-		s.chains.join(ctx, d)
+		if s.chains.join(ctx, d) {
+			return s.readAgain(d)
+		}
 		s.chains.booked(ctx, d)
 		if err := s.sink.Retry(ctx, d.Record); err != nil {
 			s.log.Info("retry record not written at shutdown; the delivery will be attempted again", append(d.fields(res), zap.Error(err))...)
@@ -248,7 +250,9 @@ func (s *Settler) deferred(ctx context.Context, d *Delivery, v Verdict, res Resu
 	if v.Until.After(d.NotBefore) {
 		d.NotBefore = v.Until
 	}
-	s.chains.join(ctx, d)
+	if s.chains.join(ctx, d) {
+		return s.readAgain(d)
+	}
 	if res.Err != errBehind { // d was tried: it is its chain's head
 		s.chains.booked(ctx, d)
 	}
@@ -263,6 +267,15 @@ func (s *Settler) deferred(ctx context.Context, d *Delivery, v Verdict, res Resu
 	s.rec.Delivery(string(d.EventType), Deferred, res.Status, 0, time.Time{})
 	if ce := s.skipped.Check(zap.InfoLevel, "webhook delivery deferred: its endpoint cannot take it now"); ce != nil {
 		ce.Write(append(d.fields(res), zap.Time("not_before", d.NotBefore), zap.Int("deferrals", d.Deferrals))...)
+	}
+	return true
+}
+
+// readAgain settles d, read again from its source partition after a crash
+// and found settled in its chain already: delivered or dead-lettered since.
+func (s *Settler) readAgain(d *Delivery) bool {
+	if ce := s.log.Check(zap.DebugLevel, "delivery read again after a restart was settled already; not sent again"); ce != nil {
+		ce.Write(d.fields(Result{})...)
 	}
 	return true
 }

@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,33 +29,51 @@ func (s *Chains) key(p Partition) string {
 }
 
 // joinScript applies a Join and returns the chain as it was before (nil when
-// absent); the caller derives the prevs from it by the same rule (join). It
-// writes when the chain is absent or the batch starts after its last; a
-// re-join writes nothing. Offsets travel as decimal text and are only
-// compared in Lua, never formatted, so they are written back as given.
+// absent) and its recent joins (nil when none); the caller derives the
+// prevs from them by the same rule (join). It writes when the chain is
+// absent or the batch starts after its last, and then adds the batch to the
+// recent joins as appendRecent does; a re-join writes nothing. Offsets
+// travel as decimal text and are only compared in Lua, never formatted, so
+// they are written back as given.
 //
-// KEYS[1] the partition's hash; ARGV: field, first, last, first-1.
+// KEYS[1] the partition's hash; ARGV: field, first, last, first-1, the field
+// of its recent joins, maxRecent.
 var joinScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 local first, last = ARGV[2], ARGV[3]
+local function remember(prev0, recent)
+  local e = first .. ':' .. last .. ':' .. prev0
+  if recent then e = recent .. ' ' .. e end
+  local limit = tonumber(ARGV[6])
+  while #e > limit do
+    local i = string.find(e, ' ', 1, true)
+    if not i then break end
+    e = string.sub(e, i + 1)
+  end
+  redis.call('HSET', KEYS[1], ARGV[5], e)
+end
 if not v then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[4] .. ' ' .. last .. ' ' .. first .. ' ' .. ARGV[4])
-  return false
+  remember(ARGV[4], nil)
+  return {false, false}
 end
 local settled, old = string.match(v, '^(%S+) (%S+) %S+ %S+$')
 if not settled then
   return redis.error_reply('malformed chain ' .. v)
 end
+local recent = redis.call('HGET', KEYS[1], ARGV[5])
 if tonumber(first) > tonumber(old) then
   redis.call('HSET', KEYS[1], ARGV[1], settled .. ' ' .. last .. ' ' .. first .. ' ' .. old)
+  remember(old, recent)
 end
-return v
+return {v, recent}
 `)
 
 // settleScript raises settled to ARGV[2] and deletes the chain when that
 // reaches its last. An absent chain is left absent.
 //
-// KEYS[1] the partition's hash; ARGV: field, offset, the field of its HeadDue.
+// KEYS[1] the partition's hash; ARGV: field, offset, the fields of its
+// HeadDue and of its recent joins.
 var settleScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then
@@ -68,7 +85,7 @@ if not settled then
 end
 local o = ARGV[2]
 if tonumber(o) >= tonumber(last) then
-  redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3], ARGV[4])
   return 1
 end
 if tonumber(o) > tonumber(settled) then
@@ -86,19 +103,21 @@ func (s *Chains) Join(ctx context.Context, p Partition, field string, offsets []
 		return nil, fmt.Errorf("join chain %s %q: %w", s.key(p), field, err)
 	}
 	first, last := offsets[0], offsets[len(offsets)-1]
-	v, err := joinScript.Run(ctx, s.rdb, []string{s.key(p)}, field,
-		strconv.FormatInt(first, 10), strconv.FormatInt(last, 10), strconv.FormatInt(first-1, 10)).Text()
-	old, ok := Chain{}, err == nil
-	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
+	res, err := joinScript.Run(ctx, s.rdb, []string{s.key(p)}, field,
+		strconv.FormatInt(first, 10), strconv.FormatInt(last, 10), strconv.FormatInt(first-1, 10),
+		recentField(field), maxRecent).Slice()
+	if err != nil {
 		return nil, fmt.Errorf("join chain %s %q: %w", s.key(p), field, err)
-	default:
+	}
+	old, ok := Chain{}, false
+	if v, isString := res[0].(string); isString {
 		if old, err = decode(v); err != nil {
 			return nil, fmt.Errorf("join chain %s %q: %w", s.key(p), field, err)
 		}
+		ok = true
 	}
-	_, _, prevs, err := join(old, ok, offsets)
+	recent, _ := res[1].(string)
+	_, _, prevs, err := join(old, ok, recent, offsets)
 	if err != nil {
 		return nil, fmt.Errorf("join chain %s %q: %w", s.key(p), field, err)
 	}
@@ -112,7 +131,7 @@ func (s *Chains) Settle(ctx context.Context, p Partition, field string, o int64)
 	if err := checkOffset(o); err != nil {
 		return fmt.Errorf("settle chain %s %q: %w", s.key(p), field, err)
 	}
-	if err := settleScript.Run(ctx, s.rdb, []string{s.key(p)}, field, strconv.FormatInt(o, 10), dueField(field)).Err(); err != nil {
+	if err := settleScript.Run(ctx, s.rdb, []string{s.key(p)}, field, strconv.FormatInt(o, 10), dueField(field), recentField(field)).Err(); err != nil {
 		return fmt.Errorf("settle chain %s %q at %d: %w", s.key(p), field, o, err)
 	}
 	return nil
@@ -170,8 +189,8 @@ func (s *Chains) Scan(ctx context.Context, p Partition) (map[string]Chain, error
 			return nil, fmt.Errorf("scan chains %s: %w", s.key(p), err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
-			if strings.HasPrefix(kv[i], dueMark) {
-				continue // a HeadDue, read by Get
+			if strings.HasPrefix(kv[i], dueMark) || strings.HasPrefix(kv[i], recentMark) {
+				continue // a HeadDue or recent joins, beside a chain
 			}
 			c, err := decode(kv[i+1])
 			if err != nil {

@@ -14,11 +14,13 @@ type Memory struct {
 	mu     sync.Mutex
 	chains map[Partition]map[string]Chain
 	dues   map[Partition]map[string]time.Time
+	recent map[Partition]map[string]string // a chain's recent joins, as Chains keeps them
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{chains: map[Partition]map[string]Chain{}, dues: map[Partition]map[string]time.Time{}}
+	return &Memory{chains: map[Partition]map[string]Chain{}, dues: map[Partition]map[string]time.Time{},
+		recent: map[Partition]map[string]string{}}
 }
 
 // Join is Chains.Join.
@@ -32,15 +34,21 @@ func (m *Memory) Join(ctx context.Context, p Partition, field string, offsets []
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.chains[p][field]
-	next, write, prevs, err := join(c, ok, offsets)
+	recent := m.recent[p][field]
+	next, write, prevs, err := join(c, ok, recent, offsets)
 	if err != nil {
 		return nil, fmt.Errorf("join chain %v %q: %w", p, field, err)
 	}
 	if write {
 		if m.chains[p] == nil {
 			m.chains[p] = map[string]Chain{}
+			m.recent[p] = map[string]string{}
+		}
+		if !ok {
+			recent = ""
 		}
 		m.chains[p][field] = next
+		m.recent[p][field] = appendRecent(recent, recentEntry(next.Start, next.Last, next.StartPrev))
 	}
 	return prevs, nil
 }
@@ -62,6 +70,7 @@ func (m *Memory) Settle(ctx context.Context, p Partition, field string, o int64)
 	if next, closed := settle(c, o); closed {
 		delete(m.chains[p], field)
 		delete(m.dues[p], field)
+		delete(m.recent[p], field)
 	} else {
 		m.chains[p][field] = next
 	}

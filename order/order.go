@@ -46,12 +46,21 @@
 //
 // A Join whose first offset is not after the chain's last is a re-join (a
 // source consumer that crashed after joining and read the batch again). It
-// changes nothing, and is accepted only when its first and last offsets are
-// those of the chain's latest batch (Start and Last): it then returns the
-// prevs that batch was given, StartPrev then each offset's predecessor in
-// the batch. Anything else fails with ErrRejoin. The store keeps only the
-// ends of a batch, so a re-join that drops or adds a member between them is
-// not noticed; re-reading one partition's records yields the same batch.
+// changes nothing, and is accepted when its first and last offsets are
+// those of one of the chain's recent batches (the latest, Start and Last,
+// or one of the few dozen before it, kept beside the chain): it then
+// returns the prevs that batch was given, its first's prev then each
+// offset's predecessor in the batch. A re-join of offsets the chain has
+// settled already fails with ErrSettled (nothing is left to do for them);
+// anything else fails with ErrRejoin. The store keeps only the ends of a
+// batch, so a re-join that drops or adds a member between them is not
+// noticed; re-reading one partition's records yields the same batch.
+//
+// A source consumer joins one offset at a time, so after a crash it
+// re-joins, one by one, every member it had joined and not committed; when
+// only the latest batch was known, the earlier ones failed, went to the
+// tiers without their place and overtook the members before them (found by
+// the SIGKILL fault test with throttled and paused partners).
 package order
 
 import (
@@ -134,8 +143,13 @@ func Ready(c Chain, ok bool, o, prev int64) Gate {
 }
 
 // ErrRejoin is returned by Join for offsets not after the chain's last that
-// are not a repeat of its latest batch.
-var ErrRejoin = errors.New("offsets not after the chain's last and not its latest batch")
+// are not a repeat of one of its recent batches.
+var ErrRejoin = errors.New("offsets not after the chain's last and not one of its recent batches")
+
+// ErrSettled is returned by Join for offsets the chain has settled already:
+// a delivery read again after a crash that was delivered or dead-lettered
+// meanwhile. There is nothing more to do for it.
+var ErrSettled = errors.New("offsets settled already")
 
 // maxOffset is the highest offset the Lua scripts handle exactly.
 const maxOffset = 1<<53 - 1
@@ -162,9 +176,10 @@ func checkOffsets(offsets []int64) error {
 	return nil
 }
 
-// join is the rule of Join on a chain c (ok: present): the chain after it,
-// whether it must be written, and the prevs. offsets are checked.
-func join(c Chain, ok bool, offsets []int64) (next Chain, write bool, prevs []int64, err error) {
+// join is the rule of Join on a chain c (ok: present) whose recent joins
+// are recent: the chain after it, whether it must be written, and the
+// prevs. offsets are checked.
+func join(c Chain, ok bool, recent string, offsets []int64) (next Chain, write bool, prevs []int64, err error) {
 	first, last := offsets[0], offsets[len(offsets)-1]
 	prev0 := first - 1
 	switch {
@@ -174,11 +189,66 @@ func join(c Chain, ok bool, offsets []int64) (next Chain, write bool, prevs []in
 		prev0 = c.Last
 	case first == c.Start && last == c.Last:
 		return c, false, prevsOf(c.StartPrev, offsets), nil
+	case last <= c.Settled:
+		return c, false, nil, fmt.Errorf("%w: joining %d..%d, chain %s", ErrSettled, first, last, encode(c))
 	default:
+		if p, found := recentPrev(recent, first, last); found {
+			return c, false, prevsOf(p, offsets), nil
+		}
 		return c, false, nil, fmt.Errorf("%w: joining %d..%d, chain %s", ErrRejoin, first, last, encode(c))
 	}
 	c.Last, c.Start, c.StartPrev = last, first, prev0
 	return c, true, prevsOf(prev0, offsets), nil
+}
+
+// The recent joins of a chain, kept beside it in the field recentMark +
+// its field, so that a re-join of any of them, not only the latest, gets
+// the prevs it was given: a source consumer that crashed re-reads every
+// offset it had not committed, and joined them one at a time. They are
+// "first:last:prev0" per Join, oldest first, separated by spaces, at most
+// maxRecent bytes (the oldest dropped first): some 60 joins, more than a
+// key has uncommitted at once in practice. A re-join older than that fails
+// with ErrRejoin, as before.
+const (
+	recentMark = "\x02"
+	maxRecent  = 1024
+)
+
+func recentField(field string) string { return recentMark + field }
+
+func recentEntry(first, last, prev0 int64) string {
+	return strconv.FormatInt(first, 10) + ":" + strconv.FormatInt(last, 10) + ":" + strconv.FormatInt(prev0, 10)
+}
+
+// appendRecent adds entry to recent and drops the oldest entries beyond
+// maxRecent bytes, exactly as joinScript does.
+func appendRecent(recent, entry string) string {
+	if recent == "" {
+		recent = entry
+	} else {
+		recent += " " + entry
+	}
+	for len(recent) > maxRecent {
+		i := strings.IndexByte(recent, ' ')
+		if i < 0 {
+			break
+		}
+		recent = recent[i+1:]
+	}
+	return recent
+}
+
+// recentPrev finds the prev0 of the join of first..last in recent.
+func recentPrev(recent string, first, last int64) (int64, bool) {
+	want := strconv.FormatInt(first, 10) + ":" + strconv.FormatInt(last, 10) + ":"
+	for e := range strings.FieldsSeq(recent) {
+		if p, ok := strings.CutPrefix(e, want); ok {
+			if prev, err := strconv.ParseInt(p, 10, 64); err == nil {
+				return prev, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func prevsOf(prev0 int64, offsets []int64) []int64 {

@@ -307,13 +307,68 @@ func TestRejoin(t *testing.T) {
 		wantPrevs(t, c.join(src, fa, 10, 12, 15), 5, 10, 12)
 		c.wantChain(src, fa, want)
 
-		for _, bad := range [][]int64{{10, 12}, {12, 15}, {5}, {15, 16}, {4, 10, 12, 15}} {
+		for _, bad := range [][]int64{{10, 12}, {12, 15}, {15, 16}, {4, 10, 12, 15}} {
 			_, err := s.Join(c.ctx, src, fa, bad)
 			if !errors.Is(err, ErrRejoin) || !strings.Contains(err.Error(), "join chain") {
 				t.Errorf("Join(%v) over %+v = %v, want ErrRejoin saying what failed", bad, want, err)
 			}
 		}
+		// 5 is settled: read again after a crash, there is nothing to do.
+		if _, err := s.Join(c.ctx, src, fa, []int64{5}); !errors.Is(err, ErrSettled) {
+			t.Errorf("Join(5) over %+v = %v, want ErrSettled", want, err)
+		}
 		c.wantChain(src, fa, want)
+	})
+}
+
+// A source consumer joins one offset at a time; after a crash it reads
+// again, and re-joins, every one it had not committed. Each re-join gets
+// the prev it was first given, not only the latest one's: the copy waits
+// behind the same member as the original, and whichever goes first makes
+// the other a duplicate to drop. Before, the earlier ones failed, went to
+// the tiers without their place, and overtook the members before them.
+func TestRejoinOfEarlierSingleJoinsAfterACrash(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s store) {
+		c := checker{t, context.Background(), s}
+		offsets := []int64{240, 256, 272, 368, 384, 400}
+		var prevs []int64
+		for _, o := range offsets {
+			prevs = append(prevs, c.join(src, fa, o)[0])
+		}
+		wantPrevs(t, prevs, 239, 240, 256, 272, 368, 384)
+		c.settle(src, fa, 240)
+		// The new owner resumes at the first uncommitted offset, 256.
+		for i, o := range offsets[1:] {
+			got, err := s.Join(c.ctx, src, fa, []int64{o})
+			if err != nil || len(got) != 1 || got[0] != prevs[i+1] {
+				t.Errorf("re-join of %d = %v, %v; want its first prev %d", o, got, err, prevs[i+1])
+			}
+		}
+		if _, err := s.Join(c.ctx, src, fa, []int64{240}); !errors.Is(err, ErrSettled) {
+			t.Errorf("re-join of the settled 240 = %v, want ErrSettled", err)
+		}
+		c.wantChain(src, fa, Chain{Settled: 240, Last: 400, Start: 400, StartPrev: 384})
+		// New members still join after the last.
+		wantPrevs(t, c.join(src, fa, 416), 400)
+
+		// The recent joins are bounded: a long chain remembers its last
+		// few dozen, and an older re-join fails as it did before.
+		for o := int64(1000); o < 1200; o++ {
+			c.join(src, fb, o)
+		}
+		if _, err := s.Join(c.ctx, src, fb, []int64{1001}); !errors.Is(err, ErrRejoin) {
+			t.Errorf("re-join of a member 200 joins back = %v, want ErrRejoin", err)
+		}
+		if got, err := s.Join(c.ctx, src, fb, []int64{1190}); err != nil || got[0] != 1189 {
+			t.Errorf("re-join of a member 10 joins back = %v, %v; want prev 1189", got, err)
+		}
+		// Closing the chain forgets them: a chain opened again starts afresh.
+		c.settle(src, fb, 1199)
+		c.wantAbsent(src, fb)
+		wantPrevs(t, c.join(src, fb, 2000), 1999)
+		if _, err := s.Join(c.ctx, src, fb, []int64{1190}); !errors.Is(err, ErrSettled) {
+			t.Errorf("re-join of a member of the closed chain, below the new one's start = %v, want ErrSettled", err)
+		}
 	})
 }
 
