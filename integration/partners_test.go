@@ -239,6 +239,8 @@ func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
 	var mu sync.Mutex
 	arrivals := map[string][]time.Time{} // receiver → arrival times
 	order := map[string][]string{}       // receiver/key → request ids, in arrival order
+	cappedWhenFreeDone := -1             // the capped partner's count when the free one had all
+	const n = 120
 	record := func(name string, r testenv.Request) {
 		var body struct {
 			RequestID string `json:"request_id"`
@@ -250,6 +252,9 @@ func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		arrivals[name] = append(arrivals[name], time.Now())
+		if name == "free" && len(arrivals[name]) == n {
+			cappedWhenFreeDone = len(arrivals["capped"])
+		}
 		k := name + "/" + body.PlayerID
 		order[k] = append(order[k], body.RequestID)
 	}
@@ -260,7 +265,10 @@ func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
 	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: free.URL})
 	w := s.start()
 
-	const n, keys = 120, 6
+	// More keys than max_rate: a (subscription, key)'s deliveries go one
+	// at a time, so with fewer keys than a second's tokens none would ever
+	// wait long enough to be deferred.
+	const keys = 40
 	var msgs []kafka.Message
 	want := map[string][]string{}
 	for i := range n {
@@ -297,6 +305,16 @@ func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
 	}
 	if busiest > maxRate+5 {
 		t.Errorf("capped partner received %d requests within one second; max_rate is %d", busiest, maxRate)
+	}
+	// The free partner is not held to the capped one's pace: it has every
+	// event while the capped one (6 s of tokens) is still far from done.
+	if cappedWhenFreeDone < 0 || cappedWhenFreeDone >= n/2 {
+		t.Errorf("the capped partner had %d of %d requests when the free one had all %d (-1: never); want the free one done first", cappedWhenFreeDone, n, n)
+	}
+	// The free partner is not held to the capped one's pace: it has every
+	// event while the capped one (6 s of tokens) is still far from done.
+	if cappedWhenFreeDone < 0 || cappedWhenFreeDone >= n/2 {
+		t.Errorf("the capped partner had %d of %d requests when the free one had all %d (-1: never); want the free one done first", cappedWhenFreeDone, n, n)
 	}
 	if st := w.Deliveries(); st.DeadLettered.Load() != 0 || st.Deferred.Load() == 0 {
 		t.Errorf("%d dead letters (want 0), %d deferrals (want some: 120 at 20/s do not fit in a second)", st.DeadLettered.Load(), st.Deferred.Load())
