@@ -99,18 +99,24 @@ func (f *Fanout) Submit(ctx context.Context, ev event.Event, done func(settled b
 	c := &fanoutCall{done: done}
 	c.pending.Store(int32(len(subs)))
 	for _, sub := range subs {
-		f.seq.run(seqKey{sub.ID, ev.Source.Key}, func() {
-			c.finish(f.deliverOne(ctx, ev, sub))
+		f.seq.run(seqKey{sub.ID, ev.Source.Key}, func(t *turn) {
+			c.finish(f.deliverOne(ctx, ev, sub, t))
 		})
 	}
 }
 
-func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription) bool {
+// deliverOne delivers ev to sub, in its turn t of the (subscription, key):
+// while it waits for its endpoint it may step aside, taking its place at
+// the head of its chain, so that the deliveries queued behind it follow it
+// through the retry tiers rather than hold their source partition.
+func (f *Fanout) deliverOne(ctx context.Context, ev event.Event, sub *subscriptions.Subscription, t *turn) bool {
 	d := Delivery{Record: newRecord(ev, sub.ID), Sub: sub, CampaignID: ev.CampaignID, EventTime: ev.Source.Time, fromSource: true}
 	if behind, prevDue := f.settler.chains.waiting(ctx, &d); behind {
 		return f.settler.Follow(ctx, &d, prevDue)
 	}
+	t.offer(func() bool { return f.settler.chains.lead(ctx, &d) })
 	res := f.post.Send(ctx, EndpointOf(sub, d.WebhookID, f.now()), ev.Body)
+	t.withdraw()
 	return f.settler.Settle(ctx, &d, res)
 }
 

@@ -165,6 +165,24 @@ func (c *chains) join(ctx context.Context, d *Delivery) (done bool) {
 	return false
 }
 
+// lead makes d, a delivery read from its source partition and waiting for
+// its endpoint's answer, the head of its (subscription, key)'s chain, so
+// that the deliveries behind it can leave the source partition and wait
+// for it in the retry tiers. It reports whether d has its place; then its
+// settling (delivered, dead-lettered) lets the next member go, and a crash
+// before it has d read again and re-joined at the same place. Called on
+// another goroutine than d's own, which does not touch d meanwhile
+// (turn.offer).
+func (c *chains) lead(ctx context.Context, d *Delivery) bool {
+	if !c.ordered(d) {
+		return false
+	}
+	if c.join(ctx, d) {
+		return false // settled already: it ends soon; nothing waits long behind it
+	}
+	return d.ChainPrev != nil
+}
+
 // settle closes d's place in its chain: it was delivered, or
 // dead-lettered, so the next member may go.
 func (c *chains) settle(ctx context.Context, d *Delivery) {

@@ -41,14 +41,19 @@ func (r *Redeliverer) Close() { r.workers.close() }
 // key) one at a time, in the order handed over, each at its endpoint's
 // pace. done reports, once, whether rec is settled.
 func (r *Redeliverer) Submit(ctx context.Context, rec Record, done func(settled bool)) {
-	r.seq.run(seqKey{rec.SubscriptionID, rec.Source.Key}, func() { done(r.Redeliver(ctx, rec)) })
+	r.seq.run(seqKey{rec.SubscriptionID, rec.Source.Key}, func(t *turn) { done(r.redeliver(ctx, rec, t)) })
 }
 
 // Redeliver attempts rec once and settles the result. A record whose
 // subscription was deleted or disabled meanwhile is dead-lettered without
 // an attempt. It reports whether the record is settled; it is not when ctx
 // ended first.
-func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
+func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool { return r.redeliver(ctx, rec, nil) }
+
+// redeliver is Redeliver in its turn t of the (subscription, key): a
+// record that has its place in its chain steps aside when asked, since what
+// follows it in the chain waits for it in the retry tiers anyway.
+func (r *Redeliverer) redeliver(ctx context.Context, rec Record, t *turn) bool {
 	sub, ok := r.subs.Get(rec.SubscriptionID)
 	d := Delivery{Record: rec, Sub: sub}
 	if !ok || !sub.Enabled {
@@ -61,6 +66,10 @@ func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
 	case order.GateWait:
 		return r.settler.Wait(ctx, &d, headDue)
 	}
+	if d.ChainPrev != nil && r.settler.chains != nil {
+		t.offer(func() bool { return true })
+	}
 	res := r.post.Send(ctx, EndpointOf(sub, rec.WebhookID, r.now()), rec.Body)
+	t.withdraw()
 	return r.settler.Settle(ctx, &d, res)
 }

@@ -321,3 +321,85 @@ func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
 	}
 	t.Logf("capped partner: %d requests, at most %d in one second (max_rate %d); %d deferrals", len(at), busiest, maxRate, w.Deliveries().Deferred.Load())
 }
+
+// One slow partner's busy key does not fill its source partition's window:
+// the deliveries queued behind its slow request step aside into the retry
+// tiers, in order, so the partition reads on and another partner of the
+// same events gets them at once. Before, they waited in memory, each
+// holding its window slot, and with the window full the partition, and so
+// every partner of its events, waited for the slow one.
+func TestASlowPartnersBusyKeyDoesNotHoldThePartition(t *testing.T) {
+	s := newSuite(t)
+	s.cfg.Consumer.MaxInFlight = 16 // a small window: the busy key alone would fill it
+	const slowFor = 4               // the slow partner's first requests take 1.5 s
+	var mu sync.Mutex
+	var slowCalls int
+	got := map[string][]string{} // receiver → request ids, in arrival order
+	slowWhenFreeDone := -1
+	const n = 200
+	record := func(name string, r testenv.Request) {
+		var body struct {
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		got[name] = append(got[name], body.RequestID)
+		if name == "free" && len(got[name]) == n {
+			slowWhenFreeDone = len(got["slow"])
+		}
+	}
+	slow, free := testenv.NewReceiver(t), testenv.NewReceiver(t)
+	slow.SetRespond(func(r testenv.Request) int {
+		mu.Lock()
+		slowCalls++
+		wait := slowCalls <= slowFor
+		mu.Unlock()
+		if wait {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		record("slow", r)
+		return http.StatusOK
+	})
+	free.SetRespond(func(r testenv.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		record("free", r)
+		return http.StatusOK
+	})
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: slow.URL})
+	s.subscribe(subscriptions.Subscription{TenantID: "acme", URL: free.URL})
+	w := s.start()
+
+	var msgs []kafka.Message
+	var want []string
+	for i := range n {
+		id := fmt.Sprintf("r-%03d", i)
+		want = append(want, id)
+		msgs = append(msgs, kafka.Message{Topic: s.cfg.Kafka.Topics[0], Key: []byte("player-hot"),
+			Value: []byte(payout("acme", "c1", id, "player-hot"))})
+	}
+	testenv.Produce(t, s.cfg.Kafka.Brokers, msgs...)
+	testenv.Eventually(t, 120*time.Second, "every event delivered to both partners", func() bool {
+		return w.Deliveries().Succeeded.Load() >= 2*n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{"slow", "free"} {
+		if !slices.Equal(got[name], want) {
+			t.Errorf("%s partner received %d events, in order %v; want all %d in source order", name, len(got[name]), got[name], n)
+		}
+	}
+	// With the slow partner's key held in memory, the free one would have
+	// waited for its four slow requests (6 s) after 16 events, by which
+	// time the slow partner had nearly everything too.
+	if slowWhenFreeDone < 0 || slowWhenFreeDone >= n/2 {
+		t.Errorf("the slow partner had %d of %d events when the free one had all (-1: never); want the free one done first", slowWhenFreeDone, n)
+	}
+	if st := w.Deliveries(); st.DeadLettered.Load() != 0 || st.Deferred.Load() == 0 {
+		t.Errorf("%d dead letters (want 0), %d deferrals (want some: the busy key's deliveries behind the slow one)", st.DeadLettered.Load(), st.Deferred.Load())
+	}
+	t.Logf("slow partner had %d of %d when the free one had all; %d deferrals", slowWhenFreeDone, n, w.Deliveries().Deferred.Load())
+}
