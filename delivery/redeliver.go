@@ -48,7 +48,9 @@ func (r *Redeliverer) Submit(ctx context.Context, rec Record, done func(settled 
 // subscription was deleted or disabled meanwhile is dead-lettered without
 // an attempt. It reports whether the record is settled; it is not when ctx
 // ended first.
-func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool { return r.redeliver(ctx, rec, nil) }
+func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
+	return r.redeliver(ctx, rec, nil)
+}
 
 // redeliver is Redeliver in its turn t of the (subscription, key): a
 // record that has its place in its chain steps aside when asked, since what
