@@ -49,19 +49,13 @@ var (
 )
 
 // Due is when a message of a delay tier may be read: its append time plus
-// the tier's delay, or the record's own not_before when its header says
-// that is sooner (a retry due in 300 ms waits in the 1 s tier). Messages of
-// the retry topic itself are read at once.
+// the tier's delay. Messages of the retry topic itself are read at once.
 func (h *RetryHandler) Due(m *kafka.Message) time.Time {
 	d := delivery.TierDelay(h.base, m.Topic)
 	if d == 0 {
 		return time.Time{}
 	}
-	due := m.Time.Add(d)
-	if nb, ok := delivery.NotBefore(m.Headers); ok && nb.Before(due) {
-		return nb
-	}
-	return due
+	return m.Time.Add(d)
 }
 
 // Handle redelivers one record that is due, or moves one still early on,

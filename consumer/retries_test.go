@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -101,27 +100,6 @@ func TestRetryHandlerGatesTiersByTheirDelay(t *testing.T) {
 	} {
 		if got := h.Due(&kafka.Message{Topic: topic, Time: at}); !got.Equal(want) {
 			t.Errorf("%s: due %v, want %v", topic, got, want)
-		}
-	}
-	// A record whose not_before header is sooner than its tier's delay is
-	// read then; a later or malformed one changes nothing.
-	header := func(v string) []kafka.Header {
-		return []kafka.Header{{Key: delivery.NotBeforeHeader, Value: []byte(v)}}
-	}
-	soon := at.Add(300 * time.Millisecond)
-	for _, tc := range []struct {
-		topic   string
-		headers []kafka.Header
-		want    time.Time
-	}{
-		{"webhookd.retry.1s", header(fmt.Sprint(soon.UnixMilli())), soon},
-		{"webhookd.retry.1s", header(fmt.Sprint(at.Add(3 * time.Second).UnixMilli())), at.Add(time.Second)},
-		{"webhookd.retry.1s", header("soon"), at.Add(time.Second)},
-		{"webhookd.retry.30s", header(fmt.Sprint(at.Add(12 * time.Second).UnixMilli())), at.Add(12 * time.Second)},
-		{"webhookd.retry", header(fmt.Sprint(soon.UnixMilli())), time.Time{}},
-	} {
-		if got := h.Due(&kafka.Message{Topic: tc.topic, Time: at, Headers: tc.headers}); !got.Equal(tc.want) {
-			t.Errorf("%s with %s=%s: due %v, want %v", tc.topic, tc.headers[0].Key, tc.headers[0].Value, got, tc.want)
 		}
 	}
 }

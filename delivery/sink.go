@@ -57,36 +57,7 @@ func (s *KafkaSink) Close() error { return s.w.Close() }
 // the retry topic that fits the wait until its not_before (tiers.go), keyed
 // like its source event.
 func (s *KafkaSink) Retry(ctx context.Context, r Record) error {
-	return s.writeRecord(ctx, tierTopic(s.retryTopic, time.Until(r.NotBefore)), r.Source.Key, r, notBeforeHeader(r.NotBefore)...)
-}
-
-// NotBeforeHeader carries a waiting record's not_before (Unix
-// milliseconds) beside it, so that its tier's consumer can read it when it
-// is due rather than only at the tier's full delay, without decoding it: a
-// retry due in 300 ms is written to the 1 s tier and was read 700 ms late.
-const NotBeforeHeader = "webhookd-not-before"
-
-func notBeforeHeader(t time.Time) []kafka.Header {
-	if t.IsZero() {
-		return nil
-	}
-	return []kafka.Header{{Key: NotBeforeHeader, Value: strconv.AppendInt(nil, t.UnixMilli(), 10)}}
-}
-
-// NotBefore is the not_before a waiting record's headers carry
-// (NotBeforeHeader); false when they carry none (written by an older
-// build) or a malformed one.
-func NotBefore(headers []kafka.Header) (time.Time, bool) {
-	for _, h := range headers {
-		if h.Key == NotBeforeHeader {
-			ms, err := strconv.ParseInt(string(h.Value), 10, 64)
-			if err != nil {
-				return time.Time{}, false
-			}
-			return time.UnixMilli(ms), true
-		}
-	}
-	return time.Time{}, false
+	return s.writeRecord(ctx, tierTopic(s.retryTopic, time.Until(r.NotBefore)), r.Source.Key, r)
 }
 
 // Invalid writes a message that is not a valid domain event to the invalid
@@ -122,12 +93,12 @@ func (s *KafkaSink) Invalid(ctx context.Context, m *kafka.Message, reason error)
 // topic keeps.
 const maxInvalidValue = 512 << 10
 
-func (s *KafkaSink) writeRecord(ctx context.Context, topic, key string, r Record, headers ...kafka.Header) error {
+func (s *KafkaSink) writeRecord(ctx context.Context, topic, key string, r Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode delivery record: %w", err)
 	}
-	return s.write(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: b, Headers: headers})
+	return s.write(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: b})
 }
 
 // write retries until the broker acknowledges or ctx ends.
