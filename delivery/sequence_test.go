@@ -8,23 +8,10 @@ import (
 	"time"
 )
 
-// fakeClock is a settable now for the sequencer.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestSequencer(t *testing.T) (*sequencer, *fakeClock) {
+func newTestSequencer(t *testing.T) (*sequencer, *clock) {
 	w := newWorkers()
 	t.Cleanup(w.close)
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	s := newSequencer(w)
 	s.now = clk.now
 	return s, clk
