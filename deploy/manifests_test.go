@@ -20,7 +20,8 @@ import (
 	"github.com/unibo/webhookd/config"
 )
 
-// knownMetrics are the webhookd_* metrics the code exports (metrics/metrics.go).
+// knownMetrics are the webhookd_* metrics the code exports (metrics/metrics.go,
+// and per endpoint metrics/endpoints.go).
 // The alert rules and the dashboard may use no other: a renamed metric would
 // leave an alert that never fires and a panel that stays empty.
 var knownMetrics = map[string]bool{
@@ -33,6 +34,16 @@ var knownMetrics = map[string]bool{
 	"webhookd_subscriptions_age_seconds": true,
 	"webhookd_consumer_lag":              true,
 	"webhookd_circuit_open":              true,
+
+	"webhookd_endpoint_concurrency_limit":       true,
+	"webhookd_endpoint_in_flight":               true,
+	"webhookd_endpoint_queued":                  true,
+	"webhookd_endpoint_rate_limit":              true,
+	"webhookd_endpoint_paused_until_seconds":    true,
+	"webhookd_endpoint_silent":                  true,
+	"webhookd_endpoint_deferred_age_seconds":    true,
+	"webhookd_endpoint_deferred_total":          true,
+	"webhookd_endpoint_deferred_returned_total": true,
 }
 
 type doc = map[string]any
@@ -507,6 +518,7 @@ func TestAlertRules(t *testing.T) {
 	for _, a := range []string{
 		"WebhookdConsumerLagGrowing", "WebhookdDeliveryFailureRatio", "WebhookdDeadLettersGrowing",
 		"WebhookdDown", "WebhookdSubscriptionTableStale", "WebhookdCircuitOpen",
+		"WebhookdPartnerThrottled", "WebhookdDeferredBacklogGrowing",
 	} {
 		if !seen[a] {
 			t.Errorf("alert %s missing", a)
