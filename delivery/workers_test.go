@@ -32,8 +32,13 @@ func TestWorkersRunEveryTaskAndStop(t *testing.T) {
 	w.mu.Lock()
 	idle := len(w.idle)
 	w.mu.Unlock()
-	if idle == 0 || idle > 50 {
-		t.Fatalf("%d idle workers after at most 50 tasks at once", idle)
+	// A caller's next task can come before the worker of its last one is
+	// back on the idle stack (it is told done from inside the task), so
+	// up to two workers per caller may exist: 100 for 10,000 tasks, not
+	// one per task. (50 was the bound before, and failed one CI run in
+	// many with 54.)
+	if idle == 0 || idle > 2*50 {
+		t.Fatalf("%d idle workers after 10,000 tasks, at most 50 at once", idle)
 	}
 	w.close()
 	w.run(func() { ran.Add(1) }) // after close: on the caller's goroutine
