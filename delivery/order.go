@@ -174,13 +174,9 @@ func (c *chains) join(ctx context.Context, d *Delivery) (done bool) {
 // another goroutine than d's own, which does not touch d meanwhile
 // (turn.offer).
 func (c *chains) lead(ctx context.Context, d *Delivery) bool {
-	if !c.ordered(d) {
-		return false
-	}
-	if c.join(ctx, d) {
-		return false // settled already: it ends soon; nothing waits long behind it
-	}
-	return d.ChainPrev != nil
+	// A d settled already (join reports done) ends soon: nothing waits
+	// long behind it. One that could not join has no place to lead from.
+	return !c.join(ctx, d) && d.ChainPrev != nil
 }
 
 // settle closes d's place in its chain: it was delivered, or

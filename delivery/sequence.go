@@ -106,7 +106,7 @@ func (s *sequencer) run(k seqKey, task func(*turn)) {
 		} else {
 			// Nothing may be handed over after this one (its partition's
 			// window is full): ask when the time comes.
-			cur.arm(leaveAfter-ran, func() { s.stepAside(k, cur) })
+			s.arm(k, cur, leaveAfter-ran)
 		}
 		return
 	}
@@ -116,12 +116,12 @@ func (s *sequencer) run(k seqKey, task func(*turn)) {
 	s.workers.run(func() { s.drain(k, task, t) })
 }
 
-// arm asks the running task to step aside after d, once.
-func (t *turn) arm(d time.Duration, ask func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.timer == nil && !t.over {
-		t.timer = time.AfterFunc(d, ask)
+// arm asks cur, k's running task, to step aside after d, once per turn.
+func (s *sequencer) arm(k seqKey, cur *turn, d time.Duration) {
+	cur.mu.Lock()
+	defer cur.mu.Unlock()
+	if cur.timer == nil && !cur.over {
+		cur.timer = time.AfterFunc(d, func() { s.stepAside(k, cur) })
 	}
 }
 
