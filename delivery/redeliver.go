@@ -41,7 +41,12 @@ func (r *Redeliverer) Close() { r.workers.close() }
 // key) one at a time, in the order handed over, each at its endpoint's
 // pace. done reports, once, whether rec is settled.
 func (r *Redeliverer) Submit(ctx context.Context, rec Record, done func(settled bool)) {
-	r.seq.run(seqKey{rec.SubscriptionID, rec.Source.Key}, func(t *turn) { done(r.redeliver(ctx, rec, t)) })
+	// A record never steps aside (its turn is not offered): a copy of it
+	// read back after a crash (same offset, same prev) must wait behind it
+	// here, so that its gate finds it settled and drops it. Stepped aside,
+	// the copy was gated while the first was in flight and sent again (the
+	// SIGKILL fault test saw a pair delivered twice by one process).
+	r.seq.run(seqKey{rec.SubscriptionID, rec.Source.Key}, func(*turn) { done(r.Redeliver(ctx, rec)) })
 }
 
 // Redeliver attempts rec once and settles the result. A record whose
@@ -49,13 +54,6 @@ func (r *Redeliverer) Submit(ctx context.Context, rec Record, done func(settled 
 // an attempt. It reports whether the record is settled; it is not when ctx
 // ended first.
 func (r *Redeliverer) Redeliver(ctx context.Context, rec Record) bool {
-	return r.redeliver(ctx, rec, nil)
-}
-
-// redeliver is Redeliver in its turn t of the (subscription, key): a
-// record that has its place in its chain steps aside when asked, since what
-// follows it in the chain waits for it in the retry tiers anyway.
-func (r *Redeliverer) redeliver(ctx context.Context, rec Record, t *turn) bool {
 	sub, ok := r.subs.Get(rec.SubscriptionID)
 	d := Delivery{Record: rec, Sub: sub}
 	if !ok || !sub.Enabled {
@@ -68,10 +66,6 @@ func (r *Redeliverer) redeliver(ctx context.Context, rec Record, t *turn) bool {
 	case order.GateWait:
 		return r.settler.Wait(ctx, &d, headDue)
 	}
-	if d.ChainPrev != nil && r.settler.chains != nil {
-		t.offer(func() bool { return true })
-	}
 	res := r.post.Send(ctx, EndpointOf(sub, rec.WebhookID, r.now()), rec.Body)
-	t.withdraw()
 	return r.settler.Settle(ctx, &d, res)
 }
