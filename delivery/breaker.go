@@ -75,7 +75,7 @@ func (e *endpoint) admitLocked() (probe bool, err error) {
 }
 
 // watch is the stall watchdog: while requests are outstanding it checks
-// that the endpoint shows a sign of life at least every stall timeout.
+// that the endpoint shows a sign of life at least every stallAfterLocked.
 // With at least StallRequests outstanding and none answered for that long
 // the endpoint is silent: what waits for it in memory is deferred, and
 // nothing more waits until it answers. Its outstanding requests are left
@@ -88,17 +88,33 @@ func (e *endpoint) watch() {
 		e.watching = false
 		return
 	}
+	stall := e.stallAfterLocked()
 	quiet := e.now().Sub(e.lastSign)
-	if quiet >= e.cfg.breaker.StallTimeout && e.inflight.n >= e.cfg.breaker.StallRequests && !e.silent {
+	if quiet >= stall && e.inflight.n >= e.cfg.breaker.StallRequests && !e.silent {
 		e.silent = true
 		e.refuseWaitersLocked(nil)
-		e.event("silent", "requests outstanding, none answered within delivery.breaker.stall_timeout: new deliveries are deferred until it answers")
+		e.event("silent", "requests outstanding, none answered within delivery.breaker.stall_timeout (or twice its usual round trip, if longer): new deliveries are deferred until it answers")
 	}
-	next := e.cfg.breaker.StallTimeout - e.now().Sub(e.lastSign)
+	next := stall - quiet
 	if next < 10*time.Millisecond {
-		next = e.cfg.breaker.StallTimeout
+		next = stall
 	}
 	time.AfterFunc(next, e.watch)
+}
+
+// stallAfterLocked is how long the endpoint may leave every outstanding
+// request unanswered before it counts as silent: stall_timeout, or twice
+// its median round trip if that is longer, at most delivery.timeout. A
+// partner that always answers after 6 s is slow, not silent: with the
+// bare 5 s stall_timeout it went silent in every round of its requests,
+// and what waited for it was sent away to come back seconds after it had
+// answered and had slots free again.
+func (e *endpoint) stallAfterLocked() time.Duration {
+	d := e.cfg.breaker.StallTimeout
+	if rtt, ok := e.lim.medianRTT(); ok {
+		d = max(d, min(2*rtt, e.cfg.timeout))
+	}
+	return d
 }
 
 // recordLocked moves the circuit on the outcome of an admitted request.

@@ -63,6 +63,9 @@ type endpoint struct {
 	// deferredAge is the wait of the last one read back (EndpointStatus).
 	deferred, returned int64
 	deferredAge        time.Duration
+	// midStart is the start of the median outstanding request as of midAt
+	// (midAgeLocked).
+	midStart, midAt time.Time
 }
 
 // endpointConfig is what every endpoint of a Sender shares.
@@ -76,8 +79,14 @@ type endpointConfig struct {
 
 const (
 	// queueHorizon: an endpoint's queue holds what it is expected to
-	// take in this long at its recent pace; more is deferred.
-	queueHorizon = time.Second
+	// take in this long at its recent pace; more is deferred. Two seconds,
+	// not one: a healthy partner in a backlog on a busy machine answers in
+	// a few hundred milliseconds, and the source windows hand it more than
+	// a second of that at once; deferring the excess (a fifth of its
+	// deliveries at a one-second horizon) opened a chain for each of their
+	// keys, the keys' later events followed through the retry tiers, and the
+	// fast path ran at a third of its rate.
+	queueHorizon = 2 * time.Second
 	// minDeferral is the earliest a deferred delivery comes back: the
 	// shortest delay tier.
 	minDeferral = time.Second
@@ -335,16 +344,42 @@ func (e *endpoint) trimWaitersLocked(now time.Time, qcap int) {
 }
 
 // rttLocked is the endpoint's round-trip time as far as it is known: the
-// median of its recent answers, or how long its oldest outstanding request
-// has waited if that is longer (a partner that stopped answering); at least
-// 10 ms. Before any answer it is only the latter: a new endpoint is taken
-// to be fast until it shows otherwise.
+// median of its recent answers, or the age of its median outstanding
+// request if that is longer (a partner that stopped answering: none of
+// its requests comes back, so they all age together); at least 10 ms.
+// Before any answer it is only the latter: a new endpoint is taken to be
+// fast until it shows otherwise.
+//
+// The median outstanding request, not the oldest: with hundreds in
+// flight, the oldest is the tail of the latency distribution (a request
+// that waited for a CPU, a connection being dialled), several times the
+// typical round trip of a healthy partner on a busy machine, and sizing
+// its queue by that deferred a fifth of a healthy partner's deliveries.
 func (e *endpoint) rttLocked(now time.Time) time.Duration {
 	rtt, _ := e.lim.medianRTT()
-	if p := e.inflight.tail; p != nil {
-		rtt = max(rtt, now.Sub(p.start))
+	return max(rtt, e.midAgeLocked(now), 10*time.Millisecond)
+}
+
+// midAgeRefresh is how long the age of the median outstanding request is
+// reused before it is looked up again.
+const midAgeRefresh = 10 * time.Millisecond
+
+// midAgeLocked is how long the median of the endpoint's outstanding
+// requests has been waiting for its answer; zero for none. The lookup
+// walks half the in-flight list, so its start time is kept for
+// midAgeRefresh.
+func (e *endpoint) midAgeLocked(now time.Time) time.Duration {
+	if e.inflight.n == 0 {
+		return 0
 	}
-	return max(rtt, 10*time.Millisecond)
+	if e.midAt.IsZero() || now.Sub(e.midAt) >= midAgeRefresh {
+		p := e.inflight.tail
+		for i := 0; i < e.inflight.n/2; i++ {
+			p = p.prev
+		}
+		e.midStart, e.midAt = p.start, now
+	}
+	return now.Sub(e.midStart)
 }
 
 // dispatchLocked hands free slots to the oldest waiters while the limit
@@ -401,7 +436,7 @@ func (e *endpoint) startLocked(probe bool) *permit {
 	e.inflight.add(p)
 	if !e.watching {
 		e.watching = true
-		time.AfterFunc(e.cfg.breaker.StallTimeout, e.watch)
+		time.AfterFunc(e.stallAfterLocked(), e.watch)
 	}
 	return p
 }
@@ -485,7 +520,7 @@ func (e *PausedError) Error() string {
 }
 
 // BusyError is a delivery not sent because its endpoint has as much as it
-// can take within a second already waiting (or answers nothing at the
+// can take within queueHorizon already waiting (or answers nothing at the
 // moment), or because its subscription's max_rate allows no more within a
 // second (Rate); Until is the turn booked for it.
 type BusyError struct {

@@ -87,9 +87,9 @@ func TestHungEndpointDoesNotHoldHealthyOne(t *testing.T) {
 	for hungHits.Load() < int64(cfg.EndpointConcurrency) {
 		time.Sleep(time.Millisecond)
 	}
-	// Unanswered for 300 ms, 8 requests: a capacity of about 27/s, so the
-	// 42 queued are more than a second's worth and nothing more may wait.
-	time.Sleep(300 * time.Millisecond)
+	// Unanswered for 600 ms, 8 requests: a capacity of about 13/s, so the
+	// 42 queued are more than two seconds' worth and nothing more may wait.
+	time.Sleep(600 * time.Millisecond)
 	busy := 0
 	for range 10 {
 		if res := s.Send(context.Background(), Endpoint{URL: hung.URL}, []byte(`{}`)); errors.As(res.Err, new(*BusyError)) {
@@ -105,7 +105,7 @@ func TestHungEndpointDoesNotHoldHealthyOne(t *testing.T) {
 		t.Errorf("%d of 10 deliveries to the hung partner refused as busy, want all", busy)
 	}
 	// The 8 sent waited for their answer however long it took; of the 42
-	// queued, those beyond what the endpoint could take within a second
+	// queued, those beyond what the endpoint could take within two seconds
 	// were deferred as its capacity fell (and would come back at their
 	// turns), the rest were sent once it answered. None failed.
 	if ok, busy := hungOK.Load(), hungBusy.Load(); ok+busy != 50 || ok < int64(cfg.EndpointConcurrency) || busy == 0 {
@@ -224,4 +224,90 @@ func TestWaiterGivingUpKeepsSlotsBalanced(t *testing.T) {
 	}
 	a.done(answer{breaker: succeeded})
 	b.done(answer{breaker: succeeded})
+}
+
+// A healthy partner's straggler does not shrink its queue: one request
+// unanswered for a second among seven fresh ones, on a partner that
+// answers in 50 ms, leaves room for two seconds of its usual pace (8 / 50
+// ms × 2 s = 320 waiting). When every request it holds has gone unanswered
+// for a second, the room falls to two seconds at 8 per second: 16.
+func TestQueueRoomFollowsTheTypicalRequestNotTheOldest(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	e := newEndpoint(endpointConfig{ceiling: 8, maxQueue: 1000, timeout: time.Minute,
+		breaker: config.Breaker{Failures: 100, StallTimeout: time.Hour, StallRequests: 100, Cooldown: time.Second}}, clk.now, nil, nil)
+	ctx := context.Background()
+	for range limitRTTs {
+		p, err := e.acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.add(50 * time.Millisecond)
+		p.done(answer{breaker: succeeded, accepted: true})
+	}
+	room := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.queueCapLocked(clk.now())
+	}
+	if _, err := e.acquire(ctx); err != nil { // the straggler
+		t.Fatal(err)
+	}
+	clk.add(time.Second)
+	for range 7 {
+		if _, err := e.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := room(); got != 320 {
+		t.Errorf("with one request of eight unanswered for 1 s, room for %d waiting; want 320 (two seconds at 8 per 50 ms)", got)
+	}
+	clk.add(time.Second)
+	if got := room(); got > 16 {
+		t.Errorf("with all eight unanswered for 1 s or more, room for %d waiting; want at most 16 (two seconds at 8 per second or less)", got)
+	}
+}
+
+// A partner that always answers after 6 s is slow, not silent: with a
+// stall_timeout of 5 s it counts as silent only when it has left its
+// requests unanswered for twice its usual round trip (12 s). A partner
+// known to answer in 50 ms goes silent at the stall_timeout, as before.
+func TestSilenceAllowsForAPartnersUsualPace(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		usual              time.Duration
+		notYet, silentFrom time.Duration
+	}{
+		{"slow partner", 6 * time.Second, 11 * time.Second, 12 * time.Second},
+		{"fast partner", 50 * time.Millisecond, 4 * time.Second, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Unix(1000, 0)}
+			e := newEndpoint(endpointConfig{ceiling: 8, maxQueue: 100, timeout: 30 * time.Second,
+				breaker: config.Breaker{Failures: 100, StallTimeout: 5 * time.Second, StallRequests: 1, Cooldown: time.Second}}, clk.now, nil, nil)
+			ctx := context.Background()
+			for range limitRTTs {
+				p, err := e.acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				clk.add(tc.usual)
+				p.done(answer{breaker: succeeded, accepted: true})
+			}
+			p, err := e.acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.done(answer{breaker: succeeded, accepted: true})
+			clk.add(tc.notYet)
+			e.watch()
+			if e.status("x").Silent {
+				t.Fatalf("silent after %v unanswered", tc.notYet)
+			}
+			clk.add(tc.silentFrom - tc.notYet)
+			e.watch()
+			if !e.status("x").Silent {
+				t.Fatalf("not silent after %v unanswered", tc.silentFrom)
+			}
+		})
+	}
 }

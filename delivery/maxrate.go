@@ -9,14 +9,18 @@ import (
 // subscriptionRates hold each subscription that has a max_rate to it, in
 // the pod: a delivery takes a token of its subscription's bucket before it
 // asks its endpoint for a slot. One that would have to wait for its token
-// longer than queueHorizon is not kept in memory: it is deferred, booked at
+// longer than rateHorizon is not kept in memory: it is deferred, booked at
 // the subscription's next free turn, like any delivery its endpoint cannot
 // take now. The rest wait for their token in the delivery's own goroutine,
-// at most queueHorizon, so at most max_rate × 1 s deliveries of one
+// at most rateHorizon, so at most max_rate × 1 s deliveries of one
 // subscription wait in memory for it.
 //
 // The cap is per pod: each pod paces its own deliveries, so a partner gets
 // at most max_rate × the pods reading its events.
+// rateHorizon is the longest a delivery waits in memory for its
+// subscription's max_rate token.
+const rateHorizon = time.Second
+
 type subscriptionRates struct {
 	now func() time.Time
 
@@ -42,7 +46,7 @@ func newSubscriptionRates(now func() time.Time) *subscriptionRates {
 
 // admit takes a token for a delivery of subscription id, capped at rate
 // deliveries/s: it returns at once when one is free, after waiting for it
-// when it is due within queueHorizon, and otherwise a BusyError booked for
+// when it is due within rateHorizon, and otherwise a BusyError booked for
 // the subscription's next free turn. It returns ctx's error if ctx ends
 // while it waits (the token is lost: the rate only goes below the cap).
 func (r *subscriptionRates) admit(ctx context.Context, id string, rate float64) error {
@@ -61,7 +65,7 @@ func (r *subscriptionRates) admit(ctx context.Context, id string, rate float64) 
 }
 
 // book takes or books id's next token: how long to wait for it, or a
-// BusyError when that is more than queueHorizon.
+// BusyError when that is more than rateHorizon.
 func (r *subscriptionRates) book(id string, rate float64) (time.Duration, error) {
 	if rate <= 0 {
 		return 0, nil
@@ -77,7 +81,7 @@ func (r *subscriptionRates) book(id string, rate float64) (time.Duration, error)
 	if s.bucket.rate != rate { // new, or changed since: from now on
 		s.bucket.set(now, rate, rate*maxRateBurst)
 	}
-	wait, ok := s.bucket.reserve(now, queueHorizon)
+	wait, ok := s.bucket.reserve(now, rateHorizon)
 	if ok {
 		return wait, nil
 	}

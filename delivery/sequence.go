@@ -41,7 +41,9 @@ type taskQueue struct {
 
 const (
 	// leaveAfter: a task running this long with others waiting behind it
-	// is asked to step aside. A fast partner answers long before.
+	// is asked to step aside. A fast partner answers long before, even
+	// after waiting its turn in its endpoint's queue (at most about
+	// queueHorizon).
 	leaveAfter = queueHorizon
 	// maxBehind: with this many tasks waiting behind it, a running task is
 	// asked to step aside however long it has run.

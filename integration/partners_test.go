@@ -331,7 +331,8 @@ func TestMaxRateCapsItsSubscriptionOnly(t *testing.T) {
 func TestASlowPartnersBusyKeyDoesNotHoldThePartition(t *testing.T) {
 	s := newSuite(t)
 	s.cfg.Consumer.MaxInFlight = 16 // a small window: the busy key alone would fill it
-	const slowFor = 4               // the slow partner's first requests take 1.5 s
+	s.cfg.Delivery.Timeout = 10 * time.Second
+	const slowFor = 4 // the slow partner's first requests take 3 s (past the 2 s a key's deliveries wait in memory)
 	var mu sync.Mutex
 	var slowCalls int
 	got := map[string][]string{} // receiver → request ids, in arrival order
@@ -356,7 +357,7 @@ func TestASlowPartnersBusyKeyDoesNotHoldThePartition(t *testing.T) {
 		wait := slowCalls <= slowFor
 		mu.Unlock()
 		if wait {
-			time.Sleep(1500 * time.Millisecond)
+			time.Sleep(3 * time.Second)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -393,7 +394,7 @@ func TestASlowPartnersBusyKeyDoesNotHoldThePartition(t *testing.T) {
 		}
 	}
 	// With the slow partner's key held in memory, the free one would have
-	// waited for its four slow requests (6 s) after 16 events, by which
+	// waited for its four slow requests (12 s) after 16 events, by which
 	// time the slow partner had nearly everything too.
 	if slowWhenFreeDone < 0 || slowWhenFreeDone >= n/2 {
 		t.Errorf("the slow partner had %d of %d events when the free one had all (-1: never); want the free one done first", slowWhenFreeDone, n)
