@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/unibo/webhookd/config"
@@ -66,6 +67,10 @@ type endpoint struct {
 	// midStart is the start of the median outstanding request as of midAt
 	// (midAgeLocked).
 	midStart, midAt time.Time
+	// room is shared by the Sender's endpoints: which of them last had a
+	// slot free for a delivery at once. nil: every other endpoint is taken
+	// to have room.
+	room *roomSignal
 }
 
 // endpointConfig is what every endpoint of a Sender shares.
@@ -224,15 +229,22 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 		if ok, _ := e.rate.take(now); ok {
 			e.active++
 			p := e.startLocked(false)
+			e.room.mark(e, now)
 			e.mu.Unlock()
 			return p, nil
 		}
 	}
-	if qcap := e.queueCapLocked(now); e.waiting.n >= qcap {
+	if qcap := e.queueRoomLocked(now); e.waiting.n >= qcap {
 		// What waits beyond what the endpoint is now expected to take
 		// within queueHorizon leaves too: its capacity fell (an endpoint
 		// slowing down, or hanging), and a waiter holds its source
-		// partition's window.
+		// partition's window. Only while another endpoint has room, though
+		// (roomSignal): when every endpoint sent to is as busy as this
+		// one (a backlog on a machine short of CPU), moving the window on
+		// would help no one, and each deferral costs a chain and a trip
+		// through the retry tiers. A silent endpoint keeps nothing either
+		// way (queueCapLocked is 0, and going silent turned its waiters
+		// away).
 		e.trimWaitersLocked(now, qcap)
 		until := e.reserveLocked(now)
 		e.mu.Unlock()
@@ -270,6 +282,50 @@ func (e *endpoint) queueCapLocked(now time.Time) int {
 		return 0
 	}
 	return int(min(e.capacityLocked(now)*queueHorizon.Seconds(), float64(e.cfg.maxQueue)))
+}
+
+// queueRoomLocked is how many requests may wait for the endpoint now:
+// queueCapLocked, or, while it is not silent and no other endpoint has
+// room (roomSignal), up to maxQueue.
+func (e *endpoint) queueRoomLocked(now time.Time) int {
+	qcap := e.queueCapLocked(now)
+	if e.waiting.n >= qcap && qcap < e.cfg.maxQueue && !e.silent && !e.room.elsewhere(e, now) {
+		return e.cfg.maxQueue
+	}
+	return qcap
+}
+
+// roomSignal is which of a Sender's endpoints last had a slot free for a
+// delivery the moment it came, and when. An endpoint whose queue holds more
+// than queueHorizon of its capacity defers the excess only while another
+// endpoint had room within roomRecent: only then is someone's delivery
+// behind the window slots its queue holds.
+type roomSignal struct {
+	at atomic.Int64 // unix nanoseconds
+	by atomic.Pointer[endpoint]
+}
+
+// roomRecent is how long an endpoint that had room counts as having it.
+const roomRecent = 500 * time.Millisecond
+
+// mark records that e had a slot free for a delivery at now.
+func (r *roomSignal) mark(e *endpoint, now time.Time) {
+	if r == nil {
+		return
+	}
+	if r.by.Load() != e {
+		r.by.Store(e)
+	}
+	r.at.Store(now.UnixNano())
+}
+
+// elsewhere reports whether an endpoint other than e had room within
+// roomRecent of now; true without a signal.
+func (r *roomSignal) elsewhere(e *endpoint, now time.Time) bool {
+	if r == nil {
+		return true
+	}
+	return r.by.Load() != e && now.UnixNano()-r.at.Load() < int64(roomRecent)
 }
 
 // capacityLocked is how many requests a second the endpoint is expected to
@@ -546,6 +602,8 @@ type endpoints struct {
 	mu       sync.RWMutex
 	byURL    map[string]*endpoint
 	byOrigin map[string]*endpoint
+
+	room roomSignal // which endpoint last had room, for all of them
 }
 
 func newEndpoints(cfg endpointConfig, onChange func(string, circuitState, string), onEvent func(origin, what, detail string)) *endpoints {
@@ -576,6 +634,7 @@ func (es *endpoints) get(rawURL string) *endpoint {
 				es.onEvent(key, what, detail)
 			}
 		})
+		e.room = &es.room
 		es.byOrigin[key] = e
 	}
 	es.byURL[rawURL] = e
