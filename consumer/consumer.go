@@ -48,6 +48,14 @@ type PartitionWatcher interface {
 	Released(topic string, partition int)
 }
 
+// WindowWatcher is a Handler told when reading a partition waits for room
+// in its window (consumer.max_in_flight) or the pod's
+// (consumer.max_in_flight_total): at once, then every 100 ms while it
+// waits. What holds the window can tell whether anyone waits behind it.
+type WindowWatcher interface {
+	WindowFull()
+}
+
 // Gated is a Handler whose messages may only be read from a given time on
 // (the retry topic's delay tiers). The partition's fetch loop waits for the
 // gate of each message before handing it over; no lane or slot is held
@@ -104,6 +112,13 @@ func New(cfg config.Config, group string, topics []string, h Handler, rec Record
 		log:             log,
 		total:           make(chan struct{}, cfg.Consumer.MaxInFlightTotal),
 		laneSeed:        maphash.MakeSeed(),
+	}
+}
+
+// windowFull passes a full window on to the handler, when it watches.
+func (c *Consumer) windowFull() {
+	if w, ok := c.handler.(WindowWatcher); ok {
+		w.WindowFull()
 	}
 }
 

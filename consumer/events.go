@@ -41,7 +41,15 @@ func NewEventHandler(d Deliverer, invalid InvalidSink, maxBytes int) *EventHandl
 var (
 	_ AsyncHandler     = (*EventHandler)(nil)
 	_ PartitionWatcher = (*EventHandler)(nil)
+	_ WindowWatcher    = (*EventHandler)(nil)
 )
+
+// WindowFull passes a full window on to the Deliverer, when it watches.
+func (h *EventHandler) WindowFull() {
+	if w, ok := h.deliver.(WindowWatcher); ok {
+		w.WindowFull()
+	}
+}
 
 // Released passes the end of a partition's reading on to the Deliverer,
 // when it keeps state about partitions.

@@ -138,10 +138,10 @@ func (p *partitionConsumer) run(ctx context.Context) {
 		}
 		// Backpressure: wait for room in this partition's window and in the
 		// pod's; fetching stops meanwhile, so memory stays bounded.
-		if !acquire(ctx, slots) {
+		if !acquire(ctx, slots, p.c.windowFull) {
 			break // not started: the next owner reads it again
 		}
-		if !acquire(ctx, p.c.total) {
+		if !acquire(ctx, p.c.total, p.c.windowFull) {
 			<-slots
 			break
 		}
@@ -260,12 +260,29 @@ func awaitGate(ctx context.Context, due time.Time) bool {
 	}
 }
 
-// acquire takes a slot of sem, or gives up when ctx ends.
-func acquire(ctx context.Context, sem chan struct{}) bool {
+// acquire takes a slot of sem, or gives up when ctx ends. While sem has
+// none free (the window is full and reading waits), full is called at
+// once and then every windowFullEvery.
+func acquire(ctx context.Context, sem chan struct{}, full func()) bool {
 	select {
 	case sem <- struct{}{}:
 		return true
-	case <-ctx.Done():
-		return false
+	default:
+	}
+	for {
+		full()
+		t := time.NewTimer(windowFullEvery)
+		select {
+		case sem <- struct{}{}:
+			t.Stop()
+			return true
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
 	}
 }
+
+// windowFullEvery is how often a reader waiting for window room says so.
+const windowFullEvery = 100 * time.Millisecond

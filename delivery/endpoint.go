@@ -296,10 +296,13 @@ func (e *endpoint) queueRoomLocked(now time.Time) int {
 }
 
 // roomSignal is which of a Sender's endpoints last had a slot free for a
-// delivery the moment it came, and when. An endpoint whose queue holds more
-// than queueHorizon of its capacity defers the excess only while another
-// endpoint had room within roomRecent: only then is someone's delivery
-// behind the window slots its queue holds.
+// delivery the moment it came, and when. An endpoint whose queue holds
+// more than queueHorizon of its capacity defers the excess only while
+// another endpoint had room within roomRecent: then the window slots its
+// queue holds may keep events from one that could take them. When every
+// endpoint sent to is as busy as this one (a backlog on a machine short of
+// CPU), deferring would help no one and costs a chain and a trip through
+// the retry tiers.
 type roomSignal struct {
 	at atomic.Int64 // unix nanoseconds
 	by atomic.Pointer[endpoint]
@@ -326,6 +329,19 @@ func (r *roomSignal) elsewhere(e *endpoint, now time.Time) bool {
 		return true
 	}
 	return r.by.Load() != e && now.UnixNano()-r.at.Load() < int64(roomRecent)
+}
+
+// shed defers what waits for e beyond what it may hold now
+// (queueRoomLocked), as a new delivery to it would.
+func (e *endpoint) shed(now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waiting.n == 0 {
+		return
+	}
+	if qcap := e.queueRoomLocked(now); e.waiting.n > qcap {
+		e.trimWaitersLocked(now, qcap)
+	}
 }
 
 // capacityLocked is how many requests a second the endpoint is expected to
@@ -604,6 +620,30 @@ type endpoints struct {
 	byOrigin map[string]*endpoint
 
 	room roomSignal // which endpoint last had room, for all of them
+	// shedAt is when windowFull last looked for queues to shed (unix
+	// nanoseconds).
+	shedAt atomic.Int64
+}
+
+// windowFull has each endpoint shed what it holds beyond its room, at
+// most every roomRecent/5: a source window is full, so no new delivery
+// may come to an endpoint to make it do so itself, and until it does, what
+// it holds keeps events from being read.
+func (es *endpoints) windowFull() {
+	now := es.now()
+	t, last := now.UnixNano(), es.shedAt.Load()
+	if t-last < int64(roomRecent/5) || !es.shedAt.CompareAndSwap(last, t) {
+		return
+	}
+	es.mu.RLock()
+	eps := make([]*endpoint, 0, len(es.byOrigin))
+	for _, e := range es.byOrigin {
+		eps = append(eps, e)
+	}
+	es.mu.RUnlock()
+	for _, e := range eps {
+		e.shed(now)
+	}
 }
 
 func newEndpoints(cfg endpointConfig, onChange func(string, circuitState, string), onEvent func(origin, what, detail string)) *endpoints {

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -90,8 +91,10 @@ func TestHungEndpointDoesNotHoldHealthyOne(t *testing.T) {
 	// Unanswered for 600 ms, 8 requests: a capacity of about 13/s, so the
 	// 42 queued are more than two seconds' worth and nothing more may wait.
 	time.Sleep(600 * time.Millisecond)
-	// The healthy partner, still being sent to, has room: what the hung
-	// one holds beyond its capacity is in someone's way.
+	// A source window is full and the healthy partner, still being sent
+	// to, has room: what the hung one holds beyond its capacity is in
+	// someone's way.
+	s.WindowFull()
 	s.Send(context.Background(), Endpoint{URL: healthy.URL}, []byte(`{}`))
 	busy := 0
 	for range 10 {
@@ -317,15 +320,17 @@ func TestSilenceAllowsForAPartnersUsualPace(t *testing.T) {
 
 // An endpoint holding more than two seconds of its capacity defers the
 // excess only while another endpoint has room: when every endpoint sent to
-// is as busy (a backlog on a machine short of CPU), deferring would move
-// the window on for no one, and costs a trip through the retry tiers.
+// is as busy (a backlog on a machine short of CPU), deferring would help
+// no one, and costs a trip through the retry tiers. A full source window
+// sheds what waits beyond the room at once: no new delivery may come to
+// the endpoint to do it.
 func TestBusyEndpointDefersOnlyWhileAnotherHasRoom(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
 	cfg := endpointConfig{ceiling: 1, maxQueue: 10, timeout: time.Minute,
 		breaker: config.Breaker{Failures: 100, StallTimeout: time.Hour, StallRequests: 100, Cooldown: time.Second}}
-	room := &roomSignal{}
-	slow, other := newEndpoint(cfg, clk.now, nil, nil), newEndpoint(cfg, clk.now, nil, nil)
-	slow.room, other.room = room, room
+	es := newEndpoints(cfg, nil, nil)
+	es.now = clk.now
+	slow, other := es.get("http://slow.example"), es.get("http://other.example")
 	ctx := context.Background()
 	held, err := slow.acquire(ctx)
 	if err != nil {
@@ -333,43 +338,54 @@ func TestBusyEndpointDefersOnlyWhileAnotherHasRoom(t *testing.T) {
 	}
 	defer held.done(answer{breaker: succeeded})
 	clk.add(10 * time.Second) // one request in 10 s: two seconds hold none
-	waited := make(chan error, 1)
-	go func() {
-		p, err := slow.acquire(ctx)
-		if err == nil {
-			p.done(answer{breaker: succeeded})
+	waited := make(chan error, 2)
+	wait := func() {
+		go func() {
+			p, err := slow.acquire(ctx)
+			if err == nil {
+				p.done(answer{breaker: succeeded})
+			}
+			waited <- err
+		}()
+	}
+	kept := func(why string) {
+		t.Helper()
+		select {
+		case err := <-waited:
+			t.Fatalf("%s, a delivery was not kept waiting: %v", why, err)
+		case <-time.After(50 * time.Millisecond):
 		}
-		waited <- err
-	}()
-	select {
-	case err := <-waited:
-		t.Fatalf("with no other endpoint having room, a delivery was not kept waiting: %v", err)
-	case <-time.After(50 * time.Millisecond):
 	}
-	o, err := other.acquire(ctx) // another endpoint has room now
-	if err != nil {
-		t.Fatal(err)
+	deferred := func(why string) {
+		t.Helper()
+		select {
+		case err := <-waited:
+			if !errors.As(err, new(*BusyError)) {
+				t.Fatalf("%s, a waiting delivery got %v, want a BusyError (deferred)", why, err)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("%s, a waiting delivery was kept", why)
+		}
 	}
-	defer o.done(answer{breaker: succeeded})
+	otherHasRoom := func() {
+		o, err := other.acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.done(answer{breaker: succeeded})
+	}
+	wait()
+	kept("with no other endpoint having room")
+	otherHasRoom()
 	if _, err := slow.acquire(ctx); !errors.As(err, new(*BusyError)) {
 		t.Fatalf("with another endpoint having room, a delivery beyond the capacity got %v, want a BusyError", err)
 	}
-	select {
-	case err := <-waited:
-		if !errors.As(err, new(*BusyError)) {
-			t.Fatalf("the waiting delivery got %v, want a BusyError (deferred)", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("the waiting delivery was kept once another endpoint had room")
-	}
+	deferred("once another endpoint had room and a delivery came")
 	clk.add(roomRecent) // the other's room is old news
-	go func() {
-		_, err := slow.acquire(ctx)
-		waited <- err
-	}()
-	select {
-	case err := <-waited:
-		t.Fatalf("once the other endpoint's room was %v old, a delivery was not kept waiting: %v", roomRecent, err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	wait()
+	kept(fmt.Sprintf("once the other endpoint's room was %v old", roomRecent))
+	otherHasRoom()
+	kept("with another endpoint having room again but no delivery coming")
+	es.windowFull()
+	deferred("once a source window was full")
 }

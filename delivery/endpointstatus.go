@@ -68,6 +68,11 @@ func (s *Sender) Returned(rawURL string, waited time.Duration) {
 	e.mu.Unlock()
 }
 
+// WindowFull is told that a source window is full (consumer.WindowWatcher,
+// through the Fanout): each endpoint defers what waits for it beyond what
+// it may hold now, as a new delivery to it would have made it do.
+func (s *Sender) WindowFull() { s.endpoints.windowFull() }
+
 func (e *endpoint) status(name string) EndpointStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()

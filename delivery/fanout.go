@@ -39,13 +39,31 @@ type Fanout struct {
 	now     func() time.Time
 	workers *workers
 	seq     *sequencer
+	window  windowWatcher // the Poster, when it watches source windows
+}
+
+// windowWatcher is told when a source window is full
+// (consumer.WindowWatcher).
+type windowWatcher interface {
+	WindowFull()
 }
 
 // NewFanout wires the delivery path: matches from m, requests through p,
 // results settled by s.
 func NewFanout(m Matcher, p Poster, s *Settler, log *zap.Logger) *Fanout {
 	w := newWorkers()
-	return &Fanout{match: m, post: p, settler: s, log: log, now: time.Now, workers: w, seq: newSequencer(w)}
+	f := &Fanout{match: m, post: p, settler: s, log: log, now: time.Now, workers: w, seq: newSequencer(w)}
+	f.window, _ = p.(windowWatcher)
+	return f
+}
+
+// WindowFull tells the endpoints a source window is full: what waits for a
+// slow one beyond its room keeps events from being read, and no new
+// delivery comes to make it leave (consumer.WindowWatcher).
+func (f *Fanout) WindowFull() {
+	if f.window != nil {
+		f.window.WindowFull()
+	}
 }
 
 // Released tells the fan-out the process no longer reads a source

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// rateHorizon is the longest a delivery waits in memory for its
+// subscription's max_rate token.
+const rateHorizon = time.Second
+
 // subscriptionRates hold each subscription that has a max_rate to it, in
 // the pod: a delivery takes a token of its subscription's bucket before it
 // asks its endpoint for a slot. One that would have to wait for its token
@@ -17,10 +21,6 @@ import (
 //
 // The cap is per pod: each pod paces its own deliveries, so a partner gets
 // at most max_rate × the pods reading its events.
-// rateHorizon is the longest a delivery waits in memory for its
-// subscription's max_rate token.
-const rateHorizon = time.Second
-
 type subscriptionRates struct {
 	now func() time.Time
 
