@@ -77,8 +77,9 @@ func (e *endpoint) admitLocked() (probe bool, err error) {
 // watch is the stall watchdog: while requests are outstanding it checks
 // that the endpoint shows a sign of life at least every stallAfterLocked.
 // With at least StallRequests outstanding and none answered for that long
-// the endpoint is silent: what waits for it in memory is deferred, and
-// nothing more waits until it answers. Its outstanding requests are left
+// the endpoint is silent: nothing more waits for it in memory until it
+// answers, and what waits is deferred while another endpoint has room
+// (queueRoomLocked). Its outstanding requests are left
 // to their delivery.timeout. Fewer outstanding requests hold too little to
 // matter.
 func (e *endpoint) watch() {
@@ -92,7 +93,7 @@ func (e *endpoint) watch() {
 	quiet := e.now().Sub(e.lastSign)
 	if quiet >= stall && e.inflight.n >= e.cfg.breaker.StallRequests && !e.silent {
 		e.silent = true
-		e.refuseWaitersLocked(nil)
+		e.shedLocked(e.now())
 		e.event("silent", "requests outstanding, none answered within delivery.breaker.stall_timeout (or twice its usual round trip, if longer): new deliveries are deferred until it answers")
 	}
 	next := stall - quiet

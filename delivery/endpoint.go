@@ -242,9 +242,9 @@ func (e *endpoint) acquire(ctx context.Context) (*permit, error) {
 		// (roomSignal): when every endpoint sent to is as busy as this
 		// one (a backlog on a machine short of CPU), moving the window on
 		// would help no one, and each deferral costs a chain and a trip
-		// through the retry tiers. A silent endpoint keeps nothing either
-		// way (queueCapLocked is 0, and going silent turned its waiters
-		// away).
+		// through the retry tiers. A silent endpoint takes no more
+		// waiters either way (queueCapLocked is 0), and keeps those it has
+		// only while no other endpoint has room.
 		e.trimWaitersLocked(now, qcap)
 		until := e.reserveLocked(now)
 		e.mu.Unlock()
@@ -285,11 +285,17 @@ func (e *endpoint) queueCapLocked(now time.Time) int {
 }
 
 // queueRoomLocked is how many requests may wait for the endpoint now:
-// queueCapLocked, or, while it is not silent and no other endpoint has
-// room (roomSignal), up to maxQueue.
+// queueCapLocked, or, while no other endpoint has room (roomSignal), up to
+// maxQueue, or just what waits already if the endpoint is silent.
 func (e *endpoint) queueRoomLocked(now time.Time) int {
 	qcap := e.queueCapLocked(now)
-	if e.waiting.n >= qcap && qcap < e.cfg.maxQueue && !e.silent && !e.room.elsewhere(e, now) {
+	if e.waiting.n >= qcap && qcap < e.cfg.maxQueue && !e.room.elsewhere(e, now) {
+		if e.silent {
+			// What waits may go on waiting (a partner slower than the
+			// stall timeout sends it the moment it answers); nothing more
+			// joins it.
+			return e.waiting.n
+		}
 		return e.cfg.maxQueue
 	}
 	return qcap
@@ -336,6 +342,10 @@ func (r *roomSignal) elsewhere(e *endpoint, now time.Time) bool {
 func (e *endpoint) shed(now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.shedLocked(now)
+}
+
+func (e *endpoint) shedLocked(now time.Time) {
 	if e.waiting.n == 0 {
 		return
 	}

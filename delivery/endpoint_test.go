@@ -389,3 +389,62 @@ func TestBusyEndpointDefersOnlyWhileAnotherHasRoom(t *testing.T) {
 	es.windowFull()
 	deferred("once a source window was full")
 }
+
+// An endpoint going silent takes no more waiters, and keeps those it has
+// while no other endpoint has room: a partner slower than the stall
+// timeout sends them the moment it answers. Once another endpoint has
+// room, they are deferred.
+func TestSilentEndpointKeepsItsWaitersOnlyWhileNoOneElseHasRoom(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	cfg := endpointConfig{ceiling: 1, maxQueue: 10, timeout: time.Minute,
+		breaker: config.Breaker{Failures: 100, StallTimeout: 5 * time.Second, StallRequests: 1, Cooldown: time.Second}}
+	es := newEndpoints(cfg, nil, nil)
+	es.now = clk.now
+	slow, other := es.get("http://slow.example"), es.get("http://other.example")
+	ctx := context.Background()
+	held, err := slow.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		p, err := slow.acquire(ctx)
+		if err == nil {
+			p.done(answer{breaker: succeeded})
+		}
+		waited <- err
+	}()
+	for slow.queued() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	clk.add(6 * time.Second)
+	slow.watch()
+	if !slow.status("x").Silent {
+		t.Fatal("not silent after 6 s unanswered")
+	}
+	if _, err := slow.acquire(ctx); !errors.As(err, new(*BusyError)) {
+		t.Fatalf("a new delivery to a silent endpoint got %v, want a BusyError", err)
+	}
+	select {
+	case err := <-waited:
+		t.Fatalf("with no other endpoint having room, the waiting delivery left: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	o, err := other.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.done(answer{breaker: succeeded})
+	if _, err := slow.acquire(ctx); !errors.As(err, new(*BusyError)) {
+		t.Fatalf("a new delivery to a silent endpoint got %v, want a BusyError", err)
+	}
+	select {
+	case err := <-waited:
+		if !errors.As(err, new(*BusyError)) {
+			t.Fatalf("the waiting delivery got %v, want a BusyError (deferred)", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the waiting delivery was kept once another endpoint had room")
+	}
+	held.done(answer{breaker: succeeded})
+}
